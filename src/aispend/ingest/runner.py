@@ -1,0 +1,164 @@
+"""Import one file: detect, normalize, validate, price and load, in one store transaction.
+
+The file streams through in Arrow batches (memory stays flat whatever its size). Re-importing a
+file replaces what it loaded before: an earlier import with the same content (sha256), or of the
+same path for the same source, has its rows deleted in the same transaction that loads the new
+ones, so the ledger never holds both and never holds neither.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..config import Settings
+from ..errors import ImportError_, RowError, ValidationError
+from ..pricing import PriceBook, Pricer
+from ..schema import COLUMN_NAMES
+from ..store import Store
+from . import csvmap, focus
+from .detect import FileFormat, detect
+from .sqlparts import SEP
+
+BATCH_ROWS = 262_144
+HEADER_LINES = 1
+
+
+@dataclass
+class ImportResult:
+    path: str
+    format: str
+    source: str
+    batch_id: str
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    replaced_rows: int = 0
+    replaced_batches: list[str] = field(default_factory=list)
+    rejects: list[RowError] = field(default_factory=list)
+
+
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _normalize_sql(fmt: FileFormat, path: Path, source: str, batch_id: str, now: str) -> str:
+    common = dict(source=source, batch_id=batch_id, ingested_at=now)
+    if fmt.kind == "focus":
+        return focus.normalize_sql(fmt.headers, fmt.from_sql(path), **common)
+    assert fmt.mapping is not None and fmt.mapping_name is not None
+    return csvmap.normalize_sql(fmt.headers, fmt.mapping, fmt.from_sql(path), name=fmt.mapping_name, **common)
+
+
+def _row_errors(batch: pa.RecordBatch, first_line: int, path: str, limit: int | None) -> list[RowError]:
+    bad = pc.indices_nonzero(pc.is_valid(batch.column("_error"))).to_pylist()
+    errors = []
+    for i in bad[:limit] if limit is not None else bad:
+        column, reason, value = batch.column("_error")[i].as_py().split(SEP, 2)
+        errors.append(RowError(path, first_line + i, column, reason, value if value else None))
+    return errors
+
+
+def _with_row_ids(con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch, key: str, first_ordinal: int) -> pa.Table:
+    """row_id = md5(file content hash, record ordinal): stable across re-imports of the same file."""
+    ordinals = pa.array(range(first_ordinal, first_ordinal + batch.num_rows), pa.int64())
+    table = pa.Table.from_batches([batch]).append_column("_ordinal", ordinals)
+    mask = pc.invert(pc.is_valid(table.column("_error")))
+    con.register("_ids_in", table.filter(mask))
+    try:
+        cols = ", ".join(f"md5({key!r} || CAST(_ordinal AS VARCHAR)) AS row_id" if n == "row_id" else n for n in COLUMN_NAMES)
+        return con.sql(f"SELECT {cols} FROM _ids_in").to_arrow_table()
+    finally:
+        con.unregister("_ids_in")
+
+
+def import_file(
+    store: Store,
+    settings: Settings,
+    path: str | Path,
+    *,
+    fmt: str | None = None,
+    mapping: str | None = None,
+    source: str | None = None,
+    skip_invalid: bool = False,
+    on_rows: Callable[[int], None] | None = None,
+    pricer: Pricer | None = None,
+) -> ImportResult:
+    path = Path(path).expanduser().resolve()
+    if not path.is_file():
+        raise ImportError_(f"{path}: no such file")
+    file_format = detect(path, settings, fmt, mapping)
+    source = source or file_format.mapping_name or file_format.kind
+    sha = file_sha256(path)
+    batch_id = uuid.uuid4().hex
+    now = datetime.now(UTC).replace(tzinfo=None)
+    result = ImportResult(str(path), file_format.label, source, batch_id)
+
+    staging = duckdb.connect()
+    staging.execute("SET TimeZone = 'UTC'")
+    staging.execute("SET preserve_insertion_order = true")  # rows stream in file order: line numbers
+    pricer = pricer or Pricer(PriceBook(settings.pricing))
+    sql = _normalize_sql(file_format, path, source, batch_id, now.isoformat(sep=" "))
+    # Only the first few errors are kept unless rejects are wanted: a bad 10M-row file stays cheap.
+    keep = None if skip_invalid else ValidationError.shown
+    total_errors = 0
+    try:
+        with store.transaction() as tx:
+            previous = tx.execute(
+                "SELECT batch_id FROM imports WHERE replaced_by IS NULL AND (sha256 = ? OR (path = ? AND source = ?))",
+                [sha, str(path), source],
+            )
+            for (old,) in previous:
+                result.replaced_rows += tx.execute("SELECT count(*) FROM ledger WHERE batch_id = ?", [old])[0][0]
+                tx.execute("DELETE FROM ledger WHERE batch_id = ?", [old])
+                tx.execute("DELETE FROM import_rejects WHERE batch_id = ?", [old])
+                tx.execute("UPDATE imports SET replaced_by = ? WHERE batch_id = ?", [batch_id, old])
+                result.replaced_batches.append(old)
+
+            ordinal = 0
+            try:
+                reader = staging.sql(sql).fetch_record_batch(BATCH_ROWS)
+                ids_con = staging.cursor()  # the staging connection is busy streaming
+                for batch in reader:
+                    first_line = ordinal + 1 + HEADER_LINES
+                    n_bad = batch.num_rows - batch.column("_error").null_count
+                    if n_bad:
+                        total_errors += n_bad
+                        room = None if keep is None else max(keep - len(result.rejects), 0)
+                        result.rejects += _row_errors(batch, first_line, str(path), room)
+                    if not total_errors or skip_invalid:
+                        rows = _with_row_ids(ids_con, batch, sha, ordinal)
+                        result.rows_loaded += tx.append("ledger", pricer.price(rows))
+                    ordinal += batch.num_rows
+                    if on_rows:
+                        on_rows(batch.num_rows)
+            except duckdb.Error as exc:
+                raise ImportError_(f"{path}: cannot parse the file: {_first_line(exc)}; nothing was imported") from None
+
+            if total_errors and not skip_invalid:
+                raise ValidationError(str(path), result.rejects, total_errors)
+            result.rows_rejected = total_errors
+            if result.rejects:
+                tx.append("import_rejects", pa.Table.from_pylist(
+                    [{"batch_id": batch_id, "file": e.file, "line": e.line, "column_name": e.column,
+                      "reason": e.reason, "value": e.value} for e in result.rejects]))
+            tx.execute(
+                "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                [batch_id, source, str(path), sha, file_format.label, result.rows_loaded, total_errors, now],
+            )
+    finally:
+        staging.close()
+    return result
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,129 @@
+"""Price ledger rows in bulk: one SQL join per Arrow batch against the flattened book.
+
+Sets ``model`` (canonical), ``list_cost_usd``, ``pricing_status`` and ``cost_usd``:
+
+* billed rows: ``cost_usd = billed_cost x USD rate`` of the billing currency (NULL if no rate);
+* estimated rows (usage without a bill): ``cost_usd = list cost x (1 - provider discount)``;
+* allocated rows keep their ``cost_usd``.
+
+A row with tokens whose model the book does not know gets ``pricing_status = 'unpriced'`` and a
+NULL list cost: never $0.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+
+from ..schema import ARROW_SCHEMA, COLUMN_NAMES, MONEY_SQL
+from .book import PriceBook
+
+_TOKENS = "coalesce(s.input_tokens, 0) + coalesce(s.output_tokens, 0)"
+
+_COMPONENTS_SQL = f"""
+WITH s AS (
+  SELECT *,
+    coalesce(service_tier, 'standard') AS _tier,
+    coalesce(input_tokens, 0) // greatest(coalesce(requests, 1), 1) AS _tpr
+  FROM _pricing_in
+),
+j AS (
+  SELECT s.*,
+    m.model_id AS _model_id,
+    coalesce(o.input_ppt, p.input_ppt) AS _in_p,
+    coalesce(o.output_ppt, p.output_ppt) AS _out_p,
+    coalesce(o.cache_read_ppt, p.cache_read_ppt) AS _cr_p,
+    coalesce(o.cache_write_ppt, p.cache_write_ppt) AS _cw_p,
+    coalesce(o.request_pp, p.request_pp) AS _req_p,
+    o.provider IS NOT NULL AS _override
+  FROM s
+  LEFT JOIN _pricing_models m
+    ON m.provider IS NOT DISTINCT FROM s.provider
+   AND m.publisher IS NOT DISTINCT FROM s.publisher
+   AND m.model_raw = s.model_raw
+  LEFT JOIN _pricing_book p
+    ON p.book_provider = m.book_provider AND p.model_id = m.model_id AND p.service_tier = s._tier
+   AND (p.valid_from IS NULL OR s.period_start >= p.valid_from)
+   AND (p.valid_to IS NULL OR s.period_start < p.valid_to)
+   AND s._tpr > p.tier_lo AND (p.tier_hi IS NULL OR s._tpr <= p.tier_hi)
+  LEFT JOIN _pricing_overrides o
+    ON o.provider = s.provider AND o.model = coalesce(m.model_id, s.model_raw) AND o.service_tier = s._tier
+   AND (o.valid_from IS NULL OR s.period_start >= o.valid_from)
+   AND (o.valid_to IS NULL OR s.period_start < o.valid_to)
+)
+SELECT j.*,
+  ({_TOKENS.replace('s.', 'j.')}) > 0 AND (_in_p IS NOT NULL OR _out_p IS NOT NULL) AS _priced,
+  CAST(
+      (coalesce(input_tokens, 0)
+        - CASE WHEN _cr_p IS NULL THEN 0 ELSE coalesce(cache_read_tokens, 0) END
+        - CASE WHEN _cw_p IS NULL THEN 0 ELSE coalesce(cache_write_tokens, 0) END) * coalesce(_in_p, 0)
+    + coalesce(cache_read_tokens, 0) * coalesce(_cr_p, 0)
+    + coalesce(cache_write_tokens, 0) * coalesce(_cw_p, 0)
+  AS {MONEY_SQL}) AS _list_input_usd,
+  CAST(coalesce(output_tokens, 0) * coalesce(_out_p, 0) AS {MONEY_SQL}) AS _list_output_usd,
+  CAST(coalesce(requests, 0) * coalesce(_req_p, 0) AS {MONEY_SQL}) AS _list_requests_usd
+FROM j
+"""
+
+_REPLACED = {
+    "model": "coalesce(c._model_id, c.model_raw, c.model)",
+    "list_cost_usd": "CASE WHEN c._priced THEN c._list_input_usd + c._list_output_usd + c._list_requests_usd ELSE c.list_cost_usd END",
+    "pricing_status": (
+        "CASE WHEN c._priced AND c._override THEN 'override' WHEN c._priced THEN 'priced' "
+        f"WHEN ({_TOKENS.replace('s.', 'c.')}) > 0 THEN 'unpriced' ELSE 'none' END"
+    ),
+    "cost_usd": (
+        "CASE c.cost_source "
+        f"WHEN 'billed' THEN CAST(c.billed_cost * fx.usd_rate AS {MONEY_SQL}) "
+        "WHEN 'estimated' THEN CASE WHEN c._priced THEN "
+        f"CAST((c._list_input_usd + c._list_output_usd + c._list_requests_usd) * coalesce(d.multiplier, 1) AS {MONEY_SQL}) END "
+        "ELSE c.cost_usd END"
+    ),
+}
+
+_PRICED_SQL = f"""
+SELECT {", ".join(f"{_REPLACED.get(n, 'c.' + n)} AS {n}" for n in COLUMN_NAMES)}
+FROM ({_COMPONENTS_SQL}) c
+LEFT JOIN _pricing_fx fx ON fx.currency = upper(c.billing_currency)
+LEFT JOIN _pricing_discounts d ON d.provider = c.provider
+"""
+
+
+class Pricer:
+    """Prices Arrow batches of ledger rows on a private in-memory DuckDB."""
+
+    def __init__(self, book: PriceBook | None = None):
+        self.book = book or PriceBook()
+        self.con = duckdb.connect()
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.register("_pricing_book", self.book.prices())
+        self.con.register("_pricing_overrides", self.book.overrides())
+        self.con.register("_pricing_discounts", self.book.discounts())
+        self.con.register("_pricing_fx", self.book.fx())
+
+    def _prepare(self, rows: pa.RecordBatch | pa.Table) -> None:
+        table = pa.Table.from_batches([rows]) if isinstance(rows, pa.RecordBatch) else rows
+        pairs = (
+            table.select(["provider", "publisher", "model_raw"])
+            .group_by(["provider", "publisher", "model_raw"])
+            .aggregate([])
+            .to_pylist()
+        )
+        self.con.register("_pricing_models", self.book.model_map([(p["provider"], p["publisher"], p["model_raw"]) for p in pairs]))
+        self.con.register("_pricing_in", table)
+
+    def price(self, rows: pa.RecordBatch | pa.Table) -> pa.Table:
+        """The same rows, priced, with the ledger's schema."""
+        self._prepare(rows)
+        return self.con.sql(_PRICED_SQL).to_arrow_table().cast(ARROW_SCHEMA)
+
+    def components(self, rows: pa.RecordBatch | pa.Table) -> pa.Table:
+        """Input, output and request list cost per row, for checking against genai-prices."""
+        self._prepare(rows)
+        return self.con.sql(
+            "SELECT row_id, _model_id AS model_id, _priced AS priced, _list_input_usd AS input_usd, "
+            f"_list_output_usd AS output_usd, _list_requests_usd AS requests_usd FROM ({_COMPONENTS_SQL})"
+        ).to_arrow_table()
+
+    def close(self) -> None:
+        self.con.close()

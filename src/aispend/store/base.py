@@ -1,0 +1,58 @@
+"""The store contract every engine adapter fulfils.
+
+The pipeline writes through a :class:`Transaction` (delete a scope, append Arrow batches, record
+metadata, all or nothing) and reads through Ibis tables, so analytics never hold engine SQL.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pyarrow as pa
+
+
+class Transaction(abc.ABC):
+    @abc.abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one portable statement with ``?`` parameters; return its rows (if any)."""
+
+    @abc.abstractmethod
+    def append(self, table: str, batch: pa.RecordBatch | pa.Table) -> int:
+        """Bulk-append Arrow data whose columns are a subset of the table's, by name."""
+
+
+class Store(abc.ABC):
+    url: str
+
+    @abc.abstractmethod
+    def migrate(self) -> int:
+        """Bring the schema to the latest version; return the version."""
+
+    @abc.abstractmethod
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """All writes inside commit together, or not at all."""
+
+    @abc.abstractmethod
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Small metadata reads (imports, rejects); analytics go through :meth:`table`."""
+
+    @abc.abstractmethod
+    def table(self, name: str = "ledger") -> Any:
+        """An Ibis table expression over ``name``."""
+
+    @abc.abstractmethod
+    def scan(self, sql: str, params: Sequence[Any] = (), batch_rows: int = 262_144) -> pa.RecordBatchReader:
+        """Stream the rows of a query as Arrow record batches."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

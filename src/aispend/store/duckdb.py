@@ -1,0 +1,107 @@
+"""The embedded default: one DuckDB file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from ..errors import StoreError
+from .base import Store, Transaction
+from .migrations import MIGRATIONS
+
+
+class _DuckDBTransaction(Transaction):
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self._con = con
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cur = self._con.execute(sql, list(params))
+        return cur.fetchall() if cur.description else []
+
+    def append(self, table: str, batch: pa.RecordBatch | pa.Table) -> int:
+        if batch.num_rows == 0:
+            return 0
+        self._con.register("_aispend_batch", batch)
+        try:
+            self._con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _aispend_batch")
+        finally:
+            self._con.unregister("_aispend_batch")
+        return batch.num_rows
+
+
+class DuckDBStore(Store):
+    def __init__(self, path: str, *, read_only: bool = False):
+        self.url = path
+        if path != ":memory:":
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(Path(path).expanduser()) if path != ":memory:" else path, read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreError(
+                    f"ledger {path} is open in another process (DuckDB allows one writer); "
+                    "wait for it to finish and try again"
+                ) from None
+            raise StoreError(f"cannot open ledger {path}: {exc}") from None
+        self.con.execute("SET TimeZone = 'UTC'")
+        self._ibis: Any = None
+
+    def migrate(self) -> int:
+        con = self.con
+        con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)")
+        applied = {v for (v,) in con.execute("SELECT version FROM schema_migrations").fetchall()}
+        for version, name, statements in MIGRATIONS:
+            if version in applied:
+                continue
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for stmt in statements:
+                    con.execute(stmt)
+                con.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                    [version, name, datetime.now(UTC).replace(tzinfo=None)],
+                )
+                con.execute("COMMIT")
+            except Exception as exc:
+                con.execute("ROLLBACK")
+                raise StoreError(f"migration {version} ({name}) failed on {self.url}: {exc}") from exc
+        return max([v for v, _, _ in MIGRATIONS], default=0)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield _DuckDBTransaction(self.con)
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        else:
+            self.con.execute("COMMIT")
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, list(params)).fetchall()
+
+    def table(self, name: str = "ledger") -> Any:
+        if self._ibis is None:
+            import ibis
+
+            self._ibis = ibis.duckdb.from_connection(self.con)
+        return self._ibis.table(name)
+
+    @property
+    def ibis(self) -> Any:
+        self.table("ledger")
+        return self._ibis
+
+    def scan(self, sql: str, params: Sequence[Any] = (), batch_rows: int = 262_144) -> pa.RecordBatchReader:
+        # A cursor of its own, so the caller may write through the main connection meanwhile.
+        return self.con.cursor().execute(sql, list(params)).fetch_record_batch(batch_rows)
+
+    def close(self) -> None:
+        self.con.close()

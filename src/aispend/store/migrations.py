@@ -1,0 +1,46 @@
+"""Schema migrations, applied in order and recorded in ``schema_migrations``.
+
+Each migration is portable DDL written once; the adapter translates the few types that differ.
+Never edit a migration that has shipped: add the next one.
+"""
+
+from __future__ import annotations
+
+from ..schema import LEDGER_COLUMNS
+
+
+def _ledger_ddl() -> str:
+    cols = ",\n  ".join(f"{c.name} {c.sql}" for c in LEDGER_COLUMNS)
+    return f"CREATE TABLE ledger (\n  {cols}\n)"
+
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (
+        1,
+        "ledger, imports and rejects",
+        [
+            _ledger_ddl(),
+            """CREATE TABLE imports (
+  batch_id VARCHAR PRIMARY KEY,
+  source VARCHAR NOT NULL,
+  path VARCHAR NOT NULL,
+  sha256 VARCHAR NOT NULL,
+  format VARCHAR NOT NULL,
+  rows_loaded BIGINT NOT NULL,
+  rows_rejected BIGINT NOT NULL,
+  imported_at TIMESTAMP NOT NULL,
+  replaced_by VARCHAR
+)""",
+            """CREATE TABLE import_rejects (
+  batch_id VARCHAR NOT NULL,
+  file VARCHAR NOT NULL,
+  line BIGINT NOT NULL,
+  column_name VARCHAR,
+  reason VARCHAR NOT NULL,
+  value VARCHAR
+)""",
+        ],
+    ),
+]
+
+LATEST_VERSION = MIGRATIONS[-1][0]
