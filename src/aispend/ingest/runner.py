@@ -125,7 +125,7 @@ def import_file(
 
             ordinal = 0
             try:
-                reader = staging.sql(sql).fetch_record_batch(BATCH_ROWS)
+                reader = staging.sql(sql).to_arrow_reader(BATCH_ROWS)
                 ids_con = staging.cursor()  # the staging connection is busy streaming
                 for batch in reader:
                     first_line = ordinal + 1 + HEADER_LINES

@@ -18,6 +18,7 @@ import pyarrow as pa
 from ..schema import ARROW_SCHEMA, COLUMN_NAMES, MONEY_SQL
 from .book import PriceBook
 
+RATE_SQL = "DECIMAL(20, 10)"  # FX rates and discount multipliers
 _TOKENS = "coalesce(s.input_tokens, 0) + coalesce(s.output_tokens, 0)"
 
 _COMPONENTS_SQL = f"""
@@ -34,6 +35,7 @@ j AS (
     coalesce(o.output_ppt, p.output_ppt) AS _out_p,
     coalesce(o.cache_read_ppt, p.cache_read_ppt) AS _cr_p,
     coalesce(o.cache_write_ppt, p.cache_write_ppt) AS _cw_p,
+    coalesce(o.reasoning_ppt, p.reasoning_ppt) AS _rs_p,
     coalesce(o.request_pp, p.request_pp) AS _req_p,
     o.provider IS NOT NULL AS _override
   FROM s
@@ -60,7 +62,11 @@ SELECT j.*,
     + coalesce(cache_read_tokens, 0) * coalesce(_cr_p, 0)
     + coalesce(cache_write_tokens, 0) * coalesce(_cw_p, 0)
   AS {MONEY_SQL}) AS _list_input_usd,
-  CAST(coalesce(output_tokens, 0) * coalesce(_out_p, 0) AS {MONEY_SQL}) AS _list_output_usd,
+  CAST(
+      (coalesce(output_tokens, 0)
+        - CASE WHEN _rs_p IS NULL THEN 0 ELSE coalesce(reasoning_tokens, 0) END) * coalesce(_out_p, 0)
+    + coalesce(reasoning_tokens, 0) * coalesce(_rs_p, 0)
+  AS {MONEY_SQL}) AS _list_output_usd,
   CAST(coalesce(requests, 0) * coalesce(_req_p, 0) AS {MONEY_SQL}) AS _list_requests_usd
 FROM j
 """
@@ -74,9 +80,12 @@ _REPLACED = {
     ),
     "cost_usd": (
         "CASE c.cost_source "
-        f"WHEN 'billed' THEN CAST(c.billed_cost * fx.usd_rate AS {MONEY_SQL}) "
+        # USD passes through untouched; other currencies use a narrower rate type so the product
+        # fits DECIMAL(38) (DuckDB adds the scales of a product).
+        "WHEN 'billed' THEN CASE WHEN upper(c.billing_currency) = 'USD' THEN c.billed_cost "
+        f"ELSE CAST(c.billed_cost * CAST(fx.usd_rate AS {RATE_SQL}) AS {MONEY_SQL}) END "
         "WHEN 'estimated' THEN CASE WHEN c._priced THEN "
-        f"CAST((c._list_input_usd + c._list_output_usd + c._list_requests_usd) * coalesce(d.multiplier, 1) AS {MONEY_SQL}) END "
+        f"CAST((c._list_input_usd + c._list_output_usd + c._list_requests_usd) * CAST(coalesce(d.multiplier, 1) AS {RATE_SQL}) AS {MONEY_SQL}) END "
         "ELSE c.cost_usd END"
     ),
 }

@@ -11,7 +11,8 @@ follow its semantics rather than a re-implementation of them.
 
 Two approximations, both documented in docs/pricing.md:
 
-* time-of-day prices (off-peak) are evaluated at 12:00 UTC, i.e. the peak price;
+* time-of-day prices (off-peak) are evaluated at the dearest time of day, i.e. the peak price
+  (12:00 UTC, or the start of a time-of-day window when that costs more);
 * a long-context tier is chosen by input tokens per request (``input_tokens / requests``).
 """
 
@@ -37,6 +38,7 @@ PRICE_KEYS: dict[str, tuple[str, int]] = {
     "output_mtok": ("output_ppt", 1_000_000),
     "cache_read_mtok": ("cache_read_ppt", 1_000_000),
     "cache_write_mtok": ("cache_write_ppt", 1_000_000),
+    "output_reasoning_mtok": ("reasoning_ppt", 1_000_000),
     "requests_kcount": ("request_pp", 1_000),
 }
 PRICE_COLUMNS = tuple(col for col, _ in PRICE_KEYS.values())
@@ -92,8 +94,28 @@ def _start_dates(model: gp.ModelInfo) -> list[date]:
     return sorted(dates)
 
 
-def _has_variant(model: gp.ModelInfo, context: dict[str, str]) -> bool:
-    return any(v.when == context for v in model.price_variants or ())
+def _has_variant(model: gp.ModelInfo, context: dict[str, str], at: datetime) -> bool:
+    """Whether genai-prices has a price variant for ``context`` in force at ``at``.
+
+    A variant that starts later does not price the tier before it starts: until then the tier
+    falls back to the configured multiplier, like a model without a variant.
+    """
+    return any(
+        v.when == context and (v.constraint is None or v.constraint.active(at)) for v in model.price_variants or ()
+    )
+
+
+def _peak(model: gp.ModelInfo, day: date) -> datetime:
+    """The dearest time of ``day`` for a model with time-of-day prices; 12:00 UTC otherwise (and on ties)."""
+    times = [time(12, tzinfo=UTC)]
+    if not isinstance(model.prices, gp.ModelPrice):
+        times += [c.constraint.start_time for c in model.prices if isinstance(c.constraint, gp.TimeOfDateConstraint)]
+
+    def list_price(at: datetime) -> Decimal:
+        price = model.get_prices(at)
+        return sum((_price_at(getattr(price, k, None), 0) or Decimal(0) for k in ("input_mtok", "output_mtok")), Decimal(0))
+
+    return max((datetime.combine(day, t, tzinfo=t.tzinfo or UTC) for t in times), key=list_price)
 
 
 def _tier_edges(price: gp.ModelPrice) -> list[int]:
@@ -152,7 +174,7 @@ class PriceBook:
                     "valid_to": _to_ts(date.fromisoformat(o.end)) if o.end else None,
                 }
                 for key, (col, divisor) in PRICE_KEYS.items():
-                    row[col] = _per_unit(getattr(o, key), divisor, Decimal(1))
+                    row[col] = _per_unit(getattr(o, key, None), divisor, Decimal(1))
                 rows.append(row)
         return pa.Table.from_pylist(rows, schema=OVERRIDE_TABLE_SCHEMA)
 
@@ -198,7 +220,11 @@ def _resolve(provider: str | None, publisher: str | None, model_raw: str) -> tup
             found_provider, model = snapshot.find_provider_model(model_raw, None, book_provider(candidate), None)
         except LookupError:
             continue
-        return found_provider.id, model.id
+        # genai-prices falls back to another provider's models (azure -> openai, anthropic, ...;
+        # google -> anthropic) and returns the provider that was asked for. The book's rows are
+        # keyed by the provider that lists the model, so name that one.
+        owner = next((p for p in snapshot.providers if any(m is model for m in p.models)), found_provider)
+        return owner.id, model.id
     return None
 
 
@@ -217,10 +243,10 @@ def _model_rows(provider_id: str, model: gp.ModelInfo, multipliers: dict[str, De
     starts = _start_dates(model)
     periods = list(zip([None, *starts], [*starts, None], strict=True))
     for valid_from, valid_to in periods:
-        at = datetime.combine(valid_from or _EPOCH, time(12), tzinfo=UTC)
+        at = _peak(model, valid_from or _EPOCH)
         for tier in SERVICE_TIERS:
             context = _TIER_CONTEXT[tier]
-            if context and _has_variant(model, context):
+            if context and _has_variant(model, context, at):
                 price, multiplier = model.get_prices(at, context), Decimal(1)
             else:
                 price, multiplier = model.get_prices(at), multipliers.get(tier, Decimal(1))

@@ -1,0 +1,3 @@
+from aispend.cli import main
+
+main()
