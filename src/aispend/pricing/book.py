@@ -11,8 +11,9 @@ follow its semantics rather than a re-implementation of them.
 
 Two approximations, both documented in docs/pricing.md:
 
-* time-of-day prices (off-peak) are evaluated at the dearest time of day, i.e. the peak price
-  (12:00 UTC, or the start of a time-of-day window when that costs more);
+* time-of-day prices (peak/off-peak) are evaluated at 12:00 UTC: the peak price for a model whose
+  peak window covers noon (deepseek-chat, deepseek-reasoner), the off-peak one otherwise
+  (deepseek-flash and deepseek-v4-*, whose peak windows are 01:00-04:00 and 06:00-10:00 UTC);
 * a long-context tier is chosen by input tokens per request (``input_tokens / requests``).
 """
 
@@ -103,19 +104,6 @@ def _has_variant(model: gp.ModelInfo, context: dict[str, str], at: datetime) -> 
     return any(
         v.when == context and (v.constraint is None or v.constraint.active(at)) for v in model.price_variants or ()
     )
-
-
-def _peak(model: gp.ModelInfo, day: date) -> datetime:
-    """The dearest time of ``day`` for a model with time-of-day prices; 12:00 UTC otherwise (and on ties)."""
-    times = [time(12, tzinfo=UTC)]
-    if not isinstance(model.prices, gp.ModelPrice):
-        times += [c.constraint.start_time for c in model.prices if isinstance(c.constraint, gp.TimeOfDateConstraint)]
-
-    def list_price(at: datetime) -> Decimal:
-        price = model.get_prices(at)
-        return sum((_price_at(getattr(price, k, None), 0) or Decimal(0) for k in ("input_mtok", "output_mtok")), Decimal(0))
-
-    return max((datetime.combine(day, t, tzinfo=t.tzinfo or UTC) for t in times), key=list_price)
 
 
 def _tier_edges(price: gp.ModelPrice) -> list[int]:
@@ -243,7 +231,7 @@ def _model_rows(provider_id: str, model: gp.ModelInfo, multipliers: dict[str, De
     starts = _start_dates(model)
     periods = list(zip([None, *starts], [*starts, None], strict=True))
     for valid_from, valid_to in periods:
-        at = _peak(model, valid_from or _EPOCH)
+        at = datetime.combine(valid_from or _EPOCH, time(12), tzinfo=UTC)
         for tier in SERVICE_TIERS:
             context = _TIER_CONTEXT[tier]
             if context and _has_variant(model, context, at):
