@@ -224,6 +224,23 @@ def demo_cmd(
     _emit(report.rows, report.columns, fmt, title=f"This month ({month}) by provider", footer=report.footer.lines())
 
 
+@app.command("price")
+def price_cmd() -> None:
+    """Re-price every ledger row with the current price book and [pricing] settings.
+
+    Imports price rows as they load; run this after changing overrides, discounts, tier
+    multipliers or FX rates so history reflects them. One transaction: all rows or none.
+    """
+    from .pricing import reprice
+
+    settings = _settings()
+    with _store(settings) as store, _progress() as progress:
+        task = progress.add_task("pricing", total=None)
+        rows = reprice(store, settings, on_rows=lambda n: progress.advance(task, n))
+        unpriced = store.query("SELECT count(*) FROM ledger WHERE pricing_status = 'unpriced'")[0][0]
+    err.print(f"re-priced {rows:,} rows; {unpriced:,} unpriced (model not in the price book)", highlight=False)
+
+
 @app.command("rejects")
 def rejects_cmd(
     batch: Annotated[str | None, typer.Option(help="Only this import batch id.")] = None,

@@ -221,7 +221,7 @@ def _column_problems(headers: list[str], total: int) -> list[Problem]:
     return problems
 
 
-def _value_rules(headers: list[str], types: dict[str, str], container: str) -> list[_RowRule]:
+def _value_rules(headers: list[str], types: dict[str, str]) -> list[_RowRule]:
     """Per-row rules for the FOCUS columns the file has. Column ``c`` is aliased ``v_c`` (blanked text)."""
     rules: list[_RowRule] = []
     present = [FOCUS_12_BY_NAME[h] for h in headers if h in FOCUS_12_BY_NAME]
@@ -229,14 +229,15 @@ def _value_rules(headers: list[str], types: dict[str, str], container: str) -> l
         v = f"v_{col.name}"
         native = types[col.name].upper()
         if not col.nullable:
-            rules.append(_RowRule("not_null", col.name, f"{v} IS NULL", "NULL", "null in a column that may not be null"))
+            rules.append(_RowRule("not_null", col.name, f"{v} IS NULL", "CAST(NULL AS VARCHAR)", "null in a column that may not be null"))
         if col.type == DECIMAL and not native.startswith(_NUMERIC_TYPES):
-            rules.append(_RowRule("decimal", col.name, f"NOT regexp_full_match({v}, {lit(_NUMERIC_RE)})", v,
+            rules.append(_RowRule("decimal", col.name, f"{v} IS NOT NULL AND NOT regexp_full_match({v}, {lit(_NUMERIC_RE)})", v,
                                   "not a decimal number (plain or mEn, no separators, symbols or +)"))
         if col.type == DATETIME and not native.startswith("TIMESTAMP"):
             rules.append(_RowRule(
                 "datetime", col.name,
-                f"NOT (regexp_full_match({v}, {lit(_DATETIME_RE)}) AND try_strptime({v}, {lit(DATETIME_FORMAT)}) IS NOT NULL)",
+                f"{v} IS NOT NULL AND NOT (regexp_full_match({v}, {lit(_DATETIME_RE)}) "
+                f"AND try_strptime({v}, {lit(DATETIME_FORMAT)}) IS NOT NULL)",
                 v, "not a UTC date/time YYYY-MM-DDTHH:mm:ssZ"))
         if col.type == JSON:
             j = f"try_cast({v} AS JSON)"
@@ -251,7 +252,7 @@ def _value_rules(headers: list[str], types: dict[str, str], container: str) -> l
     names = {c.name for c in present}
     if "BillingCurrency" in names:
         v = "v_BillingCurrency"
-        rules.append(_RowRule("currency", "BillingCurrency", f"NOT regexp_full_match({v}, '[A-Z]{{3}}')", v,
+        rules.append(_RowRule("currency", "BillingCurrency", f"{v} IS NOT NULL AND NOT regexp_full_match({v}, '[A-Z]{{3}}')", v,
                               "not a three-letter ISO 4217 currency code"))
     if "ServiceSubcategory" in names:
         rules.append(_subcategory_rule("ServiceCategory" in names))
@@ -264,11 +265,12 @@ def _value_rules(headers: list[str], types: dict[str, str], container: str) -> l
 
 
 def _subcategory_rule(have_category: bool) -> _RowRule:
-    pairs = ", ".join(f"({lit(cat)}, {lit(sub)})" for cat, subs in SERVICE_SUBCATEGORIES.items() for sub in subs)
-    category = "v_ServiceCategory" if have_category else "NULL"
-    known = f"(SELECT 1 FROM (VALUES {pairs}) t(cat, sub) WHERE sub = v_ServiceSubcategory AND cat IS NOT DISTINCT FROM {category})"
-    return _RowRule("allowed_values", "ServiceSubcategory", f"v_ServiceSubcategory IS NOT NULL AND NOT EXISTS {known}",
-                    f"coalesce({category}, 'NULL') || ' / ' || v_ServiceSubcategory",
+    """ServiceSubcategory must be one of its own ServiceCategory's values (pairs joined by " / ")."""
+    pairs = ", ".join(lit(f"{cat} / {sub}") for cat, subs in SERVICE_SUBCATEGORIES.items() for sub in subs)
+    pair = f"{'v_ServiceCategory' if have_category else 'NULL'} || ' / ' || v_ServiceSubcategory"
+    return _RowRule("allowed_values", "ServiceSubcategory",
+                    f"v_ServiceSubcategory IS NOT NULL AND coalesce({pair}, '') NOT IN ({pairs})",
+                    f"coalesce({pair}, v_ServiceSubcategory)",
                     "not a FOCUS 1.2 subcategory of the row's ServiceCategory")
 
 
@@ -293,7 +295,7 @@ def check_focus_file(path: str | Path) -> list[Problem]:
         except duckdb.Error as exc:
             return [Problem("readable", str(path), 0, None, f"cannot read the file: {str(exc).splitlines()[0]}")]
         problems = _column_problems(headers, total)
-        rules = _value_rules(headers, types, container)
+        rules = _value_rules(headers, types)
         if rules and total:
             problems += _run_rules(con, source, headers, rules)
         return problems
@@ -311,8 +313,8 @@ def _run_rules(con: duckdb.DuckDBPyConnection, source: str, headers: list[str], 
     focus = [h for h in headers if h in FOCUS_12_BY_NAME]
     aliases = ", ".join(f"{blank(q(h))} AS v_{h}, {q(h)} AS n_{h}" for h in focus)
     aggregates = ", ".join(
-        f"count(*) FILTER (WHERE coalesce({r.failed}, true)) AS c{i}, "
-        f"any_value(CAST({r.example} AS VARCHAR)) FILTER (WHERE coalesce({r.failed}, true)) AS e{i}"
+        f"count(*) FILTER (WHERE coalesce({r.failed}, false)) AS c{i}, "
+        f"any_value(CAST({r.example} AS VARCHAR)) FILTER (WHERE coalesce({r.failed}, false)) AS e{i}"
         for i, r in enumerate(rules)
     )
     row = con.execute(f"SELECT {aggregates} FROM (SELECT {aliases} FROM {source})").fetchone()

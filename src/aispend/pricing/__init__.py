@@ -4,5 +4,6 @@ from __future__ import annotations
 
 from .apply import Pricer
 from .book import PriceBook
+from .reprice import reprice
 
-__all__ = ["PriceBook", "Pricer"]
+__all__ = ["PriceBook", "Pricer", "reprice"]
