@@ -25,7 +25,7 @@ import os
 import time
 import warnings
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -39,7 +39,9 @@ from genai_prices.units import _get_registry
 from aispend.pricing import Pricer
 from aispend.schema import ARROW_SCHEMA
 
-_DATASET_REL = Path("samples/genai-prices/tests/dataset/usages.json")
+from .conftest import SAMPLES
+
+DATASET = Path(os.environ.get("AISPEND_GENAI_DATASET", SAMPLES / "genai-prices" / "tests" / "dataset" / "usages.json"))
 # The dataset's prices were computed at this instant (tests/dataset/extract_usages.py upstream).
 DATASET_AT = datetime(2025, 11, 6, 12, 0, tzinfo=UTC)
 PERIOD_START = datetime(2025, 11, 6)
@@ -64,15 +66,6 @@ UNCARRIED_UNITS = "units the ledger does not carry"
 UNEXPLAINED = "unexplained"
 
 
-def _dataset_path() -> Path | None:
-    candidates = []
-    if env := os.environ.get("AISPEND_GENAI_DATASET"):
-        candidates.append(Path(env))
-    here = Path(__file__).resolve()
-    candidates += [here.parents[2] / "shared" / _DATASET_REL, Path("/work/shared") / _DATASET_REL]
-    return next((p for p in candidates if p.is_file()), None)
-
-
 @dataclass
 class Case:
     row_id: str
@@ -80,7 +73,6 @@ class Case:
     model_ref: str | None
     usage: dict[str, int]
     expected: tuple[Decimal, Decimal] | None
-    ledger: dict[str, Any] = field(default_factory=dict)
 
 
 def ledger_usage(usage: dict[str, int]) -> dict[str, int]:
@@ -150,7 +142,9 @@ def reference(case: Case, usage: dict[str, int]) -> tuple[Decimal, Decimal] | No
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # keys the installed registry no longer knows
-            price = calc_price(Usage(**usage), case.model_ref, provider_id=case.provider, genai_request_timestamp=DATASET_AT)
+            price = calc_price(
+                Usage(**usage), case.model_ref, provider_id=case.provider, genai_request_timestamp=DATASET_AT
+            )
     except LookupError:
         return None
     return price.input_price, price.output_price
@@ -164,7 +158,9 @@ def separately_priced_uncarried_units(case: Case) -> set[str]:
     return {
         key
         for key, value in case.usage.items()
-        if value and key not in LEDGER_COLUMN_FOR and key in registry.units
+        if value
+        and key not in LEDGER_COLUMN_FOR
+        and key in registry.units
         and getattr(price, registry.units[key].price_key, None) is not None
     }
 
@@ -197,14 +193,13 @@ class Outcome:
 
 @pytest.fixture(scope="module")
 def outcome() -> Outcome:
-    path = _dataset_path()
-    if path is None:
-        pytest.skip(f"genai-prices dataset not found (shared/{_DATASET_REL}; or set AISPEND_GENAI_DATASET)")
-    cases = load_cases(path)
+    assert DATASET.is_file(), f"genai-prices dataset missing: {DATASET} (set AISPEND_SAMPLES or AISPEND_GENAI_DATASET)"
+    cases = load_cases(DATASET)
     table = ledger_table(cases)
-    pricer = Pricer()
+    started = time.perf_counter()
+    pricer = Pricer()  # flattens the book (cached per process)
     try:
-        started = time.perf_counter()
+        built = time.perf_counter()
         result = pricer.components(table)  # ONE bulk call for every row
         seconds = time.perf_counter() - started
     finally:
@@ -212,7 +207,7 @@ def outcome() -> Outcome:
     rows = result.to_pylist()
     got = {r["row_id"]: r for r in rows}
     assert len(rows) == len(got) == len(cases), "the pricer must return each row exactly once"
-    print(f"\npriced {len(cases)} dataset rows in one call: {seconds:.3f}s")
+    print(f"\npriced {len(cases)} dataset rows in one call: {seconds:.3f}s (book {built - started:.3f}s)")
     return Outcome(cases, got, seconds)
 
 
@@ -227,8 +222,14 @@ def test_bulk_pricing_is_fast(outcome: Outcome) -> None:
 
 
 def test_every_model_with_an_expected_price_is_known_to_the_book(outcome: Outcome) -> None:
-    unknown = [(c.row_id, c.provider, c.model_ref) for c in outcome.cases if c.expected and not outcome.got[c.row_id]["model_id"]]
-    assert not unknown, f"{len(unknown)} rows with a dataset price whose model the book does not resolve: {unknown[:10]}"
+    unknown = [
+        (c.row_id, c.provider, c.model_ref)
+        for c in outcome.cases
+        if c.expected and not outcome.got[c.row_id]["model_id"]
+    ]
+    assert not unknown, (
+        f"{len(unknown)} rows with a dataset price whose model the book does not resolve: {unknown[:10]}"
+    )
 
 
 def test_rows_the_book_knows_are_priced(outcome: Outcome) -> None:
@@ -262,14 +263,16 @@ def test_pricing_agrees_with_genai_prices_dataset(outcome: Outcome) -> None:
         categories[category or "match"] += 1
         if category == UNEXPLAINED:
             got = outcome.got[c.row_id]
-            unexplained.append((c.row_id, c.provider, c.model_ref, c.usage, c.expected, (got["input_usd"], got["output_usd"])))
+            unexplained.append(
+                (c.row_id, c.provider, c.model_ref, c.usage, c.expected, (got["input_usd"], got["output_usd"]))
+            )
     matched = categories["match"]
     rate = matched / len(comparable)
     with_price = sum(c.expected is not None for c in outcome.cases)
     print(
         f"\ngenai-prices dataset: {matched} matched / {len(comparable)} comparable ({rate:.2%}); "
         f"{with_price} rows with a dataset price, {len(outcome.cases)} rows in all; "
-        f"mismatches by category: {dict((k, v) for k, v in categories.items() if k != 'match')}"
+        f"mismatches by category: { {k: v for k, v in categories.items() if k != 'match'} }"
     )
     assert not unexplained, "unexplained mismatches (first 10):\n" + "\n".join(map(repr, unexplained[:10]))
     assert len(comparable) >= MIN_COMPARABLE
@@ -286,6 +289,8 @@ def test_pricer_equals_reference_on_ledger_columns(outcome: Outcome) -> None:
         got = outcome.got[c.row_id]
         ref = reference(c, ledger_usage(c.usage))
         if ref != (got["input_usd"], got["output_usd"]):
-            bad.append((c.row_id, c.provider, c.model_ref, ledger_usage(c.usage), ref, (got["input_usd"], got["output_usd"])))
+            bad.append(
+                (c.row_id, c.provider, c.model_ref, ledger_usage(c.usage), ref, (got["input_usd"], got["output_usd"]))
+            )
     print(f"\n{len(known) - len(bad)} of {len(known)} known rows equal calc_price on the ledger's columns")
     assert not bad, f"{len(bad)} rows differ from calc_price (first 10):\n" + "\n".join(map(repr, bad[:10]))
