@@ -191,7 +191,10 @@ def export_cmd(
     from .export import export
 
     window = Window.parse(month, start, end)
-    filters = {k: v[0] for k, v in parse_where(where).items()}
+    parsed = parse_where(where)
+    if any(len(v) > 1 for v in parsed.values()):
+        raise typer.BadParameter("export takes one value per --where dimension", param_hint="--where")
+    filters = {k: v[0] for k, v in parsed.items()}
     with _store(_settings()) as store:
         result = export(store, fmt, out_path, filters=filters or None, start=window.start, end=window.end)
     err.print(f"{result.path}: {result.rows:,} rows as {fmt}", highlight=False)

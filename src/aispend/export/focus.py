@@ -34,7 +34,8 @@ _SERVICE_CATEGORY = "CASE lower(service_category) " + " ".join(
 # Tags: a JSON object whose values are all strings (nested values become their JSON text, null stays).
 _TAG_VALUE = ("CASE json_type(e.value) WHEN 'VARCHAR' THEN json_extract_string(e.value, '$') "
               "WHEN 'NULL' THEN NULL ELSE CAST(e.value AS VARCHAR) END")
-_TAGS = ("CAST(to_json(map_from_entries(list_transform(map_entries(try_cast(CAST(tags AS JSON) AS MAP(VARCHAR, JSON))), "
+_TAG_ENTRIES = "map_entries(try_cast(CAST(tags AS JSON) AS MAP(VARCHAR, JSON)))"
+_TAGS = (f"CAST(to_json(map_from_entries(list_transform({_TAG_ENTRIES}, "
          f"lambda e: struct_pack(k := e.key, v := {_TAG_VALUE})))) AS VARCHAR)")
 
 # Derived once per row from ledger columns, used by several FOCUS columns below.
@@ -42,7 +43,7 @@ _DERIVED = {
     "_ai": f"({_AI_ROW})",
     # Estimated rows (no bill yet) are expressed in USD: their estimate is cost_usd.
     "_currency": "CASE WHEN billed_cost IS NULL THEN 'USD' ELSE upper(billing_currency) END",
-    "_effective": f"CAST(CASE WHEN billed_cost IS NOT NULL THEN billed_cost ELSE coalesce(cost_usd, 0) END AS {MONEY_SQL})",
+    "_effective": f"CAST(coalesce(billed_cost, cost_usd, 0) AS {MONEY_SQL})",
     "_billing_start": "coalesce(try_strptime(billing_period || '-01', '%Y-%m-%d'), date_trunc('month', period_start))",
     "_quantity": f"coalesce(quantity, CASE WHEN {_ANY_TOKENS} THEN "
                  f"CAST(coalesce(input_tokens, 0) + coalesce(output_tokens, 0) AS {MONEY_SQL}) END)",
@@ -123,10 +124,14 @@ CUSTOM_COLUMNS: tuple[Out, ...] = (
 
 OUTPUT_COLUMNS = FOCUS_COLUMNS + CUSTOM_COLUMNS
 
+
 def plain_decimal(expr: str) -> str:
-    """Exact decimal text: no exponent, trailing fractional zeros trimmed ('1.500' -> '1.5', '0.000' -> '0')."""
-    text = f"CAST({expr} AS VARCHAR)"
-    return f"regexp_replace(regexp_replace({text}, '(\\.\\d*?)0+$', '\\1'), '\\.$', '')"
+    """Exact decimal text: no exponent, trailing fractional zeros trimmed ('1.500' -> '1.5', '0.000' -> '0').
+
+    Cast to DECIMAL(38, 18) first, so the text always has a decimal point and trimming zeros
+    (then the point) can only touch the fraction. rtrim is several times faster than a regex here.
+    """
+    return f"rtrim(rtrim(CAST(CAST({expr} AS {MONEY_SQL}) AS VARCHAR), '0'), '.')"
 
 
 def _physical(col: Out, container: Container) -> str:
@@ -134,11 +139,11 @@ def _physical(col: Out, container: Container) -> str:
     if spec is None:
         return col.sql
     if spec.type == DECIMAL:
-        typed = f"CAST({col.sql} AS {MONEY_SQL})"
-        return plain_decimal(typed) if container == "csv" else typed
+        return plain_decimal(col.sql) if container == "csv" else f"CAST({col.sql} AS {MONEY_SQL})"
     if spec.type == DATETIME:
         ts = f"CAST({col.sql} AS TIMESTAMP)"
-        return f"strftime({ts}, {lit(DATETIME_FORMAT)})" if container == "csv" else f"timezone('UTC', {ts})"
+        # Parquet: naive UTC here; the writer labels the Arrow field UTC.
+        return f"strftime({ts}, {lit(DATETIME_FORMAT)})" if container == "csv" else ts
     return f"CAST({col.sql} AS VARCHAR)"
 
 

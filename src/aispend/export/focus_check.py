@@ -23,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 
+from ..errors import ImportError_
 from ..ingest.detect import read_headers
 from ..ingest.sqlparts import blank, lit, q
 
@@ -164,6 +165,9 @@ _DATETIME_RE = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z"
 _NUMERIC_RE = r"-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?"
 _NUMERIC_TYPES = ("DECIMAL", "DOUBLE", "FLOAT", "REAL", "HUGEINT", "BIGINT", "INTEGER", "SMALLINT", "TINYINT",
                   "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT", "UHUGEINT")
+# Every rule check_focus_file applies, by the name a Problem carries.
+RULES = ("readable", "mandatory_column", "custom_column_prefix", "custom_column_order", "not_null", "decimal",
+         "datetime", "period_order", "allowed_values", "currency", "key_value")
 _PERIODS = (("ChargePeriodStart", "ChargePeriodEnd"), ("BillingPeriodStart", "BillingPeriodEnd"))
 
 
@@ -229,9 +233,11 @@ def _value_rules(headers: list[str], types: dict[str, str]) -> list[_RowRule]:
         v = f"v_{col.name}"
         native = types[col.name].upper()
         if not col.nullable:
-            rules.append(_RowRule("not_null", col.name, f"{v} IS NULL", "CAST(NULL AS VARCHAR)", "null in a column that may not be null"))
+            rules.append(_RowRule("not_null", col.name, f"{v} IS NULL", "CAST(NULL AS VARCHAR)",
+                                  "null in a column that may not be null"))
         if col.type == DECIMAL and not native.startswith(_NUMERIC_TYPES):
-            rules.append(_RowRule("decimal", col.name, f"{v} IS NOT NULL AND NOT regexp_full_match({v}, {lit(_NUMERIC_RE)})", v,
+            rules.append(_RowRule("decimal", col.name,
+                                  f"{v} IS NOT NULL AND NOT regexp_full_match({v}, {lit(_NUMERIC_RE)})", v,
                                   "not a decimal number (plain or mEn, no separators, symbols or +)"))
         if col.type == DATETIME and not native.startswith("TIMESTAMP"):
             rules.append(_RowRule(
@@ -252,7 +258,8 @@ def _value_rules(headers: list[str], types: dict[str, str]) -> list[_RowRule]:
     names = {c.name for c in present}
     if "BillingCurrency" in names:
         v = "v_BillingCurrency"
-        rules.append(_RowRule("currency", "BillingCurrency", f"{v} IS NOT NULL AND NOT regexp_full_match({v}, '[A-Z]{{3}}')", v,
+        rules.append(_RowRule("currency", "BillingCurrency",
+                              f"{v} IS NOT NULL AND NOT regexp_full_match({v}, '[A-Z]{{3}}')", v,
                               "not a three-letter ISO 4217 currency code"))
     if "ServiceSubcategory" in names:
         rules.append(_subcategory_rule("ServiceCategory" in names))
@@ -286,11 +293,15 @@ def check_focus_file(path: str | Path) -> list[Problem]:
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
-        container = _container(path)
-        headers = read_headers(path)
+        try:
+            container = _container(path)
+            headers = read_headers(path)
+        except (OSError, ImportError_) as exc:
+            return [Problem("readable", str(path), 0, None, f"cannot read the header: {exc}")]
         source = _from_sql(path, container, headers)
         try:
-            types = {name: str(t) for name, t in zip(*_describe(con, source), strict=True)}
+            described = con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {source})")
+            types = dict(described.fetchall())
             total = con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]  # type: ignore[index]
         except duckdb.Error as exc:
             return [Problem("readable", str(path), 0, None, f"cannot read the file: {str(exc).splitlines()[0]}")]
@@ -303,12 +314,9 @@ def check_focus_file(path: str | Path) -> list[Problem]:
         con.close()
 
 
-def _describe(con: duckdb.DuckDBPyConnection, source: str) -> tuple[list[str], list[str]]:
-    rows = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
-    return [r[0] for r in rows], [r[1] for r in rows]
-
-
-def _run_rules(con: duckdb.DuckDBPyConnection, source: str, headers: list[str], rules: list[_RowRule]) -> list[Problem]:
+def _run_rules(
+    con: duckdb.DuckDBPyConnection, source: str, headers: list[str], rules: list[_RowRule]
+) -> list[Problem]:
     """One aggregate pass: per rule, the count of failing rows and one failing value."""
     focus = [h for h in headers if h in FOCUS_12_BY_NAME]
     aliases = ", ".join(f"{blank(q(h))} AS v_{h}, {q(h)} AS n_{h}" for h in focus)

@@ -60,7 +60,7 @@ def normalize_sql(headers: list[str], from_sql: str, *, source: str, batch_id: s
     names = set(SIGNATURE) | {"ProviderName", "ServiceProviderName", "PublisherName", "BillingPeriodStart",
                               "ChargeCategory", "ChargeDescription", "ServiceName", "ServiceCategory", "SkuId",
                               "RegionId", "ConsumedQuantity", "ConsumedUnit", "ListCost", "SubAccountId",
-                              "SubAccountName", "BillingAccountId", "Tags", "x_TokenType"}
+                              "SubAccountName", "BillingAccountId", "Tags", "x_TokenType", "x_CostSource"}
     names |= set(X_TEXT) | set(X_TOKENS)
     raw = {f"r_{n}": raw_of(n) for n in sorted(names)}
 
@@ -75,6 +75,8 @@ def normalize_sql(headers: list[str], from_sql: str, *, source: str, batch_id: s
         "p_provider": provider_sql_case("coalesce(r_ProviderName, r_ServiceProviderName)"),
         "p_tags": "try_cast(r_Tags AS JSON)",
         "p_token_type": "lower(r_x_TokenType)",
+        # aispend's own export marks estimated rows (BilledCost 0): they come back as estimates.
+        "p_estimated": "coalesce(lower(r_x_CostSource) = 'estimated', false)",
         **{f"p_{col}": s.integer(f"r_{x}") for x, col in X_TOKENS.items()},
     }
 
@@ -117,11 +119,11 @@ def normalize_sql(headers: list[str], from_sql: str, *, source: str, batch_id: s
         "description": "r_ChargeDescription",
         "quantity": "p_quantity",
         "unit": "r_ConsumedUnit",
-        "billed_cost": "p_billed",
+        "billed_cost": "CASE WHEN NOT p_estimated THEN p_billed END",
         "billing_currency": "upper(r_BillingCurrency)",
         # The vendor's list cost is kept where the price book has nothing better (USD only).
         "list_cost_usd": "CASE WHEN upper(r_BillingCurrency) = 'USD' THEN p_list END",
-        "cost_source": "'billed'",
+        "cost_source": "CASE WHEN p_estimated THEN 'estimated' ELSE 'billed' END",
         "account_id": "coalesce(r_SubAccountId, r_BillingAccountId)",
         "project": "coalesce(r_x_Project, r_SubAccountName)",
         "tags": "CASE WHEN json_type(p_tags) = 'OBJECT' THEN p_tags END",

@@ -101,7 +101,7 @@ class DuckDBStore(Store):
 
     def scan(self, sql: str, params: Sequence[Any] = (), batch_rows: int = 262_144) -> pa.RecordBatchReader:
         # A cursor of its own, so the caller may write through the main connection meanwhile.
-        return self.con.cursor().execute(sql, list(params)).to_arrow_reader(batch_rows)
+        return self.con.cursor().sql(sql, params=list(params)).to_arrow_reader(batch_rows)
 
     def close(self) -> None:
         self.con.close()
