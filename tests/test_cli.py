@@ -1,0 +1,72 @@
+"""The `aispend` command end to end, as a user runs it (a real process, a real DuckDB file)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from decimal import Decimal
+
+import pytest
+
+from .conftest import FOCUS_SAMPLE, run_cli
+
+COMMANDS = ["import", "report", "export", "demo", "price", "rejects", "imports", "schema"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_explains_itself(workdir, command):
+    result = run_cli(command, "--help", cwd=workdir)
+    assert result.returncode == 0
+    assert "Usage:" in result.stdout and len(result.stdout.splitlines()) > 5
+
+
+def test_demo_then_report_and_export_agree(workdir):
+    demo = run_cli("demo", "--months", "2", "--today", "2026-11-30", "--format", "json", cwd=workdir)
+    assert demo.returncode == 0, demo.stderr
+    this_month = {r["provider"]: Decimal(r["cost_usd"]) for r in json.loads(demo.stdout)}
+    assert set(this_month) == {"openai", "anthropic", "aws", "azure", "gcp", "vectorbase"}
+    assert (workdir / "aispend.duckdb").exists() and (workdir / "aispend-demo").is_dir()
+
+    report = run_cli("report", "--month", "2026-11", "--by", "provider", "--format", "json", cwd=workdir)
+    assert {r["provider"]: Decimal(r["cost_usd"]) for r in json.loads(report.stdout)} == this_month
+
+    daily = run_cli("report", "--month", "2026-11", "--by", "provider", "--granularity", "day",
+                    "--where", "provider=aws", "--format", "csv", cwd=workdir)
+    rows = list(csv.DictReader(daily.stdout.splitlines()))
+    assert {r["provider"] for r in rows} == {"aws"} and len({r["period"] for r in rows}) == 30
+    assert sum(Decimal(r["cost_usd"]) for r in rows) == this_month["aws"]
+
+    out = workdir / "nov.focus.csv"
+    exported = run_cli("export", "--format", "focus", "--out", str(out), "--month", "2026-11", cwd=workdir)
+    assert exported.returncode == 0, exported.stderr
+    with out.open(newline="") as fh:
+        focus_rows = list(csv.DictReader(fh))
+    assert sum(Decimal(r["BilledCost"]) for r in focus_rows) == sum(this_month.values())
+
+    again = run_cli("demo", "--months", "2", "--today", "2026-11-30", "--format", "json", cwd=workdir)
+    assert json.loads(again.stdout) == json.loads(demo.stdout)  # re-running never double counts
+
+
+def test_errors_are_one_line_with_a_non_zero_exit(workdir):
+    missing = run_cli("import", "nope.csv", cwd=workdir)
+    assert missing.returncode == 1 and "nope.csv: no such file" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    bad_month = run_cli("report", "--month", "2026/11", cwd=workdir)
+    assert bad_month.returncode == 1 and "--month '2026/11' is not YYYY-MM" in bad_month.stderr
+    bad_where = run_cli("report", "--where", "colour=red", cwd=workdir)
+    assert bad_where.returncode == 1 and "unknown dimension(s) colour" in bad_where.stderr
+
+
+def test_one_bad_file_does_not_stop_the_others(workdir):
+    (workdir / "junk.csv").write_text("a,b\n1,2\n")
+    result = run_cli("import", "--json", "junk.csv", str(FOCUS_SAMPLE), cwd=workdir)
+    assert result.returncode == 1
+    assert "junk.csv: no known format matches its header" in result.stderr
+    assert [r["rows_loaded"] for r in json.loads(result.stdout)] == [1000]
+
+
+def test_the_store_option_and_env_pick_the_ledger(workdir):
+    run_cli("--store", "elsewhere.duckdb", "import", str(FOCUS_SAMPLE), cwd=workdir)
+    assert (workdir / "elsewhere.duckdb").exists() and not (workdir / "aispend.duckdb").exists()
+    via_env = run_cli("report", "--format", "json", cwd=workdir, env={"AISPEND_STORE_URL": "elsewhere.duckdb"})
+    assert len(json.loads(via_env.stdout)) == 3
