@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -69,7 +70,7 @@ def _row_errors(batch: pa.RecordBatch, first_line: int, path: str, limit: int | 
 
 def _with_row_ids(con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch, key: str, first_ordinal: int) -> pa.Table:
     """row_id = md5(file content hash, record ordinal): stable across re-imports of the same file."""
-    ordinals = pa.array(range(first_ordinal, first_ordinal + batch.num_rows), pa.int64())
+    ordinals = pa.array(np.arange(first_ordinal, first_ordinal + batch.num_rows, dtype=np.int64))
     table = pa.Table.from_batches([batch]).append_column("_ordinal", ordinals)
     mask = pc.invert(pc.is_valid(table.column("_error")))
     con.register("_ids_in", table.filter(mask))

@@ -13,9 +13,10 @@ NULL list cost: never $0.
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
-from ..schema import ARROW_SCHEMA, COLUMN_NAMES, MONEY_SQL
+from ..schema import ARROW_SCHEMA, MONEY_SQL
 from .book import PriceBook
 
 RATE_SQL = "DECIMAL(20, 10)"  # FX rates and discount multipliers
@@ -71,9 +72,12 @@ SELECT j.*,
 FROM j
 """
 
+# The total once, in its own layer: DECIMAL(38) arithmetic is 128-bit and not cheap.
+_TOTALS_SQL = f"SELECT *, _list_input_usd + _list_output_usd + _list_requests_usd AS _list_usd FROM ({_COMPONENTS_SQL})"
+
 _REPLACED = {
     "model": "coalesce(c._model_id, c.model_raw, c.model)",
-    "list_cost_usd": "CASE WHEN c._priced THEN c._list_input_usd + c._list_output_usd + c._list_requests_usd ELSE c.list_cost_usd END",
+    "list_cost_usd": "CASE WHEN c._priced THEN c._list_usd ELSE c.list_cost_usd END",
     "pricing_status": (
         "CASE WHEN c._priced AND c._override THEN 'override' WHEN c._priced THEN 'priced' "
         f"WHEN ({_TOKENS.replace('s.', 'c.')}) > 0 THEN 'unpriced' ELSE 'none' END"
@@ -84,17 +88,27 @@ _REPLACED = {
         # fits DECIMAL(38) (DuckDB adds the scales of a product).
         "WHEN 'billed' THEN CASE WHEN upper(c.billing_currency) = 'USD' THEN c.billed_cost "
         f"ELSE CAST(c.billed_cost * CAST(fx.usd_rate AS {RATE_SQL}) AS {MONEY_SQL}) END "
-        "WHEN 'estimated' THEN CASE WHEN c._priced THEN "
-        f"CAST((c._list_input_usd + c._list_output_usd + c._list_requests_usd) * CAST(coalesce(d.multiplier, 1) AS {RATE_SQL}) AS {MONEY_SQL}) END "
+        "WHEN 'estimated' THEN CASE WHEN NOT c._priced THEN NULL WHEN d.multiplier IS NULL THEN c._list_usd "
+        f"ELSE CAST(c._list_usd * CAST(d.multiplier AS {RATE_SQL}) AS {MONEY_SQL}) END "
         "ELSE c.cost_usd END"
     ),
 }
 
+# Only the columns pricing reads travel through the joins; the four it sets are put back into
+# the caller's table by position (``_idx``), so wide rows cost no more to price than narrow ones.
+_INPUTS = (
+    "provider", "publisher", "model_raw", "model", "service_tier", "period_start", "input_tokens",
+    "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "requests",
+    "billed_cost", "billing_currency", "cost_source", "cost_usd", "list_cost_usd",
+)
+_OUTPUTS = ("model", "list_cost_usd", "pricing_status", "cost_usd")
+
 _PRICED_SQL = f"""
-SELECT {", ".join(f"{_REPLACED.get(n, 'c.' + n)} AS {n}" for n in COLUMN_NAMES)}
-FROM ({_COMPONENTS_SQL}) c
+SELECT c._idx, {", ".join(f"{_REPLACED[n]} AS {n}" for n in _OUTPUTS)}
+FROM ({_TOTALS_SQL}) c
 LEFT JOIN _pricing_fx fx ON fx.currency = upper(c.billing_currency)
 LEFT JOIN _pricing_discounts d ON d.provider = c.provider
+ORDER BY c._idx
 """
 
 
@@ -110,7 +124,7 @@ class Pricer:
         self.con.register("_pricing_discounts", self.book.discounts())
         self.con.register("_pricing_fx", self.book.fx())
 
-    def _prepare(self, rows: pa.RecordBatch | pa.Table) -> None:
+    def _prepare(self, rows: pa.RecordBatch | pa.Table, extra: tuple[str, ...] = ()) -> pa.Table:
         table = pa.Table.from_batches([rows]) if isinstance(rows, pa.RecordBatch) else rows
         pairs = (
             table.select(["provider", "publisher", "model_raw"])
@@ -119,16 +133,22 @@ class Pricer:
             .to_pylist()
         )
         self.con.register("_pricing_models", self.book.model_map([(p["provider"], p["publisher"], p["model_raw"]) for p in pairs]))
-        self.con.register("_pricing_in", table)
+        narrow = table.select([*_INPUTS, *extra]).append_column("_idx", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+        self.con.register("_pricing_in", narrow)
+        return table
 
     def price(self, rows: pa.RecordBatch | pa.Table) -> pa.Table:
         """The same rows, priced, with the ledger's schema."""
-        self._prepare(rows)
-        return self.con.sql(_PRICED_SQL).to_arrow_table().cast(ARROW_SCHEMA)
+        table = self._prepare(rows).cast(ARROW_SCHEMA)
+        priced = self.con.sql(_PRICED_SQL).to_arrow_table()
+        for name in _OUTPUTS:
+            i = table.schema.get_field_index(name)
+            table = table.set_column(i, table.schema.field(i), priced.column(name).cast(table.schema.field(i).type))
+        return table
 
     def components(self, rows: pa.RecordBatch | pa.Table) -> pa.Table:
         """Input, output and request list cost per row, for checking against genai-prices."""
-        self._prepare(rows)
+        self._prepare(rows, extra=("row_id",))
         return self.con.sql(
             "SELECT row_id, _model_id AS model_id, _priced AS priced, _list_input_usd AS input_usd, "
             f"_list_output_usd AS output_usd, _list_requests_usd AS requests_usd FROM ({_COMPONENTS_SQL})"
