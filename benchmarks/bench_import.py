@@ -61,7 +61,8 @@ def _worker_baseline(file: str, db: str, fmt: str) -> dict:
 
 
 def _worker_aispend(file: str, db: str, fmt: str) -> dict:
-    os.chdir(tempfile.mkdtemp(prefix="aispend-bench-"))  # no aispend.toml in cwd: default settings
+    empty = tempfile.mkdtemp(prefix="aispend-bench-")
+    os.chdir(empty)  # no aispend.toml in cwd: default settings
     from aispend.config import load_settings
     from aispend.ingest.runner import import_file
     from aispend.store import open_store
@@ -73,7 +74,10 @@ def _worker_aispend(file: str, db: str, fmt: str) -> dict:
     rows = store.query("SELECT count(*) FROM ledger")[0][0]
     priced = store.query("SELECT count(*) FROM ledger WHERE pricing_status IN ('priced', 'override')")[0][0]
     store.close()
-    return {"seconds": time.perf_counter() - t0, "rows": rows, "rows_loaded": result.rows_loaded,
+    seconds = time.perf_counter() - t0
+    os.chdir(HERE)
+    os.rmdir(empty)
+    return {"seconds": seconds, "rows": rows, "rows_loaded": result.rows_loaded,
             "rows_rejected": result.rows_rejected, "priced_rows": priced}
 
 

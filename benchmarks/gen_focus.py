@@ -108,7 +108,7 @@ def _list(values) -> str:
     return "[" + ", ".join(_lit(v) for v in values) + "]"
 
 
-def _weighted(weights) -> str:
+def _weighted(weights) -> tuple[str, int]:
     """A list of offer indexes (1-based) repeated by weight: uniform pick in it = weighted pick."""
     out = []
     for i, w in enumerate(weights, start=1):

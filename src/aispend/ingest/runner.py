@@ -29,7 +29,7 @@ from . import csvmap, focus
 from .detect import FileFormat, detect
 from .sqlparts import SEP
 
-BATCH_ROWS = 262_144
+BATCH_ROWS = 262_144  # an upper bound: DuckDB's CSV reader yields ~11k-row batches, Parquet a row group
 HEADER_LINES = 1
 
 
@@ -69,16 +69,23 @@ def _row_errors(batch: pa.RecordBatch, first_line: int, path: str, limit: int | 
 
 
 def _with_row_ids(con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch, key: str, first_ordinal: int) -> pa.Table:
-    """row_id = md5(file content hash, record ordinal): stable across re-imports of the same file."""
+    """The batch's valid rows with row_id = md5(file content hash, record ordinal).
+
+    Stable across re-imports of the same file. Only the id column goes through DuckDB.
+    """
+    table = pa.Table.from_batches([batch])
     ordinals = pa.array(np.arange(first_ordinal, first_ordinal + batch.num_rows, dtype=np.int64))
-    table = pa.Table.from_batches([batch]).append_column("_ordinal", ordinals)
-    mask = pc.invert(pc.is_valid(table.column("_error")))
-    con.register("_ids_in", table.filter(mask))
-    try:
-        cols = ", ".join(f"md5({key!r} || CAST(_ordinal AS VARCHAR)) AS row_id" if n == "row_id" else n for n in COLUMN_NAMES)
-        return con.sql(f"SELECT {cols} FROM _ids_in").to_arrow_table()
-    finally:
-        con.unregister("_ids_in")
+    if batch.column("_error").null_count != batch.num_rows:
+        valid = pc.is_null(batch.column("_error"))
+        table, ordinals = table.filter(valid), ordinals.filter(valid)
+    ids = (
+        con.from_arrow(pa.table({"o": ordinals}))
+        .query("ids_in", f"SELECT md5({key!r} || CAST(o AS VARCHAR)) AS row_id FROM ids_in")
+        .to_arrow_table()
+        .column(0)
+    )
+    table = table.set_column(table.schema.get_field_index("row_id"), "row_id", ids.cast(pa.string()))
+    return table.select(list(COLUMN_NAMES))
 
 
 def import_file(
@@ -112,7 +119,7 @@ def import_file(
     keep = None if skip_invalid else ValidationError.shown
     total_errors = 0
     try:
-        with store.transaction() as tx:
+        with store.transaction(bulk=True) as tx:
             previous = tx.execute(
                 "SELECT batch_id FROM imports WHERE replaced_by IS NULL AND (sha256 = ? OR (path = ? AND source = ?))",
                 [sha, str(path), source],

@@ -14,7 +14,7 @@ def reprice(store: Store, settings: Settings, on_rows: Callable[[int], None] | N
     """Price every row again, atomically: readers see the old prices or the new, never a mix."""
     pricer = Pricer(PriceBook(settings.pricing))
     rows = 0
-    with store.transaction() as tx:
+    with store.transaction(bulk=True) as tx:
         tx.execute("CREATE TEMP TABLE _repriced AS SELECT * FROM ledger LIMIT 0")
         for batch in store.scan("SELECT * FROM ledger"):
             rows += tx.append("_repriced", pricer.price(batch))

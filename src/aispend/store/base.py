@@ -33,8 +33,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        """All writes inside commit together, or not at all."""
+    def transaction(self, *, bulk: bool = False) -> Iterator[Transaction]:
+        """All writes inside commit together, or not at all.
+
+        ``bulk`` says a large load follows: the adapter may trade cache for a flat memory profile.
+        """
 
     @abc.abstractmethod
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

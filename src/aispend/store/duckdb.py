@@ -16,6 +16,9 @@ from .base import Store, Transaction
 from .migrations import MIGRATIONS
 
 
+BULK_MEMORY_LIMIT = "512MB"  # measured: a 10M-row import peaks at ~0.9 GB with it (docs/benchmarks.md)
+
+
 class _DuckDBTransaction(Transaction):
     def __init__(self, con: duckdb.DuckDBPyConnection):
         self._con = con
@@ -27,11 +30,9 @@ class _DuckDBTransaction(Transaction):
     def append(self, table: str, batch: pa.RecordBatch | pa.Table) -> int:
         if batch.num_rows == 0:
             return 0
-        self._con.register("_aispend_batch", batch)
-        try:
-            self._con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _aispend_batch")
-        finally:
-            self._con.unregister("_aispend_batch")
+        # Not register()/unregister(): inside a transaction duckdb-python keeps every registered
+        # object alive until commit (duckdb-python#469), so a 10M-row import held all of it (8 GB).
+        self._con.from_arrow(batch).query("_aispend_batch", f"INSERT INTO {table} BY NAME SELECT * FROM _aispend_batch")
         return batch.num_rows
 
 
@@ -74,7 +75,10 @@ class DuckDBStore(Store):
         return max([v for v, _, _ in MIGRATIONS], default=0)
 
     @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
+    def transaction(self, *, bulk: bool = False) -> Iterator[Transaction]:
+        if bulk:
+            # A small buffer pool: a bulk load goes to disk as it goes instead of caching it all.
+            self.con.execute(f"SET memory_limit = '{BULK_MEMORY_LIMIT}'")
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield _DuckDBTransaction(self.con)
@@ -83,6 +87,9 @@ class DuckDBStore(Store):
             raise
         else:
             self.con.execute("COMMIT")
+        finally:
+            if bulk:
+                self.con.execute("RESET memory_limit")
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.con.execute(sql, list(params)).fetchall()
