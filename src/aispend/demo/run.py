@@ -23,6 +23,7 @@ from pathlib import Path
 from ..config import Settings, load_settings
 from ..errors import ConfigError
 from ..ingest import ImportResult, import_file
+from ..ingest.batches import retire_batch
 from ..pricing import PriceBook, Pricer
 from ..store import Store
 from . import generate as gen
@@ -116,9 +117,6 @@ def _retire_other_demo_batches(store: Store, keep: list[str]) -> int:
         for (batch_id,) in stale:
             if batch_id in keep:
                 continue
-            retired += tx.execute("SELECT count(*) FROM ledger WHERE batch_id = ?", [batch_id])[0][0]
-            tx.execute("DELETE FROM ledger WHERE batch_id = ?", [batch_id])
-            tx.execute("DELETE FROM import_rejects WHERE batch_id = ?", [batch_id])
             # Point at this run's last import: the batch that superseded it.
-            tx.execute("UPDATE imports SET replaced_by = ? WHERE batch_id = ?", [keep[-1], batch_id])
+            retired += retire_batch(tx, batch_id, replaced_by=keep[-1])
     return retired

@@ -26,6 +26,7 @@ from ..pricing import PriceBook, Pricer
 from ..schema import COLUMN_NAMES
 from ..store import Store
 from . import csvmap, focus
+from .batches import retire_batch
 from .detect import FileFormat, detect
 from .sqlparts import SEP
 
@@ -125,10 +126,7 @@ def import_file(
                 [sha, str(path), source],
             )
             for (old,) in previous:
-                result.replaced_rows += tx.execute("SELECT count(*) FROM ledger WHERE batch_id = ?", [old])[0][0]
-                tx.execute("DELETE FROM ledger WHERE batch_id = ?", [old])
-                tx.execute("DELETE FROM import_rejects WHERE batch_id = ?", [old])
-                tx.execute("UPDATE imports SET replaced_by = ? WHERE batch_id = ?", [batch_id, old])
+                result.replaced_rows += retire_batch(tx, old, replaced_by=batch_id)
                 result.replaced_batches.append(old)
 
             ordinal = 0
