@@ -72,6 +72,10 @@ def _store(settings: Settings) -> Store:
     return open_store(settings.store.url)
 
 
+def _total(rows: list[dict[str, Any]]) -> Decimal:
+    return sum((r["cost_usd"] for r in rows if r["cost_usd"] is not None), Decimal(0))
+
+
 def _emit(rows: list[dict[str, Any]], columns: list[str], fmt: OutFormat, **kw: Any) -> None:
     text = render(rows, columns, fmt.value, console=out, **kw)
     if text is not None:
@@ -167,7 +171,7 @@ def report_cmd(
     window = Window.parse(month, start, end)
     with _store(_settings()) as store:
         report = spend_report(store, dims, window, granularity, parse_where(where))
-    total = sum((r["cost_usd"] for r in report.rows if r["cost_usd"] is not None), Decimal(0))
+    total = _total(report.rows)
     title = f"Spend by {', '.join(dims) or 'total'}" + (f" ({month})" if month else "")
     notes = report.footer.lines()
     if fmt is OutFormat.table:
@@ -224,7 +228,9 @@ def demo_cmd(
         report = spend_report(store, ["provider"], Window.parse(month=month))
     err.print(f"demo ledger: {result.rows:,} rows from {len(result.files)} files, {result.start} to {result.end}, "
               f"in {settings.store.url}", highlight=False)
-    _emit(report.rows, report.columns, fmt, title=f"This month ({month}) by provider", footer=report.footer.lines())
+    notes = [f"total {_total(report.rows):,.2f} USD month to date; try `aispend report --by model,feature --month {month}`",
+             *report.footer.lines()]
+    _emit(report.rows, report.columns, fmt, title=f"This month ({month}) by provider", footer=notes)
 
 
 @app.command("price")
