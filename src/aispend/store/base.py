@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
@@ -22,6 +23,17 @@ class Transaction(abc.ABC):
     @abc.abstractmethod
     def append(self, table: str, batch: pa.RecordBatch | pa.Table) -> int:
         """Bulk-append Arrow data whose columns are a subset of the table's, by name."""
+
+    def delete_window(self, source: str, start: datetime, end: datetime) -> int:
+        """Delete one source's ledger rows whose period starts in [start, end); return how many.
+
+        With :meth:`append` in the same transaction this replaces a re-pulled window atomically:
+        a vendor's restated days converge instead of adding up.
+        """
+        where = "source = ? AND period_start >= ? AND period_start < ?"
+        rows = self.execute(f"SELECT count(*) FROM ledger WHERE {where}", [source, start, end])[0][0]
+        self.execute(f"DELETE FROM ledger WHERE {where}", [source, start, end])
+        return rows
 
 
 class Store(abc.ABC):

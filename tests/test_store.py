@@ -1,0 +1,69 @@
+"""The store contract on a real DuckDB file: atomic replace of a window, rollback, migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+
+from aispend.errors import StoreError
+from aispend.schema import ARROW_SCHEMA
+from aispend.store import open_store
+
+
+def rows(source: str, days: range, cost: str) -> pa.Table:
+    base = datetime(2026, 11, 1)
+    out = []
+    for d in days:
+        row = {c: None for c in ARROW_SCHEMA.names}
+        row.update(row_id=f"{source}-{d}", source=source, period_start=base + timedelta(days=d),
+                   period_end=base + timedelta(days=d + 1), provider="openai", billed_cost=Decimal(cost),
+                   cost_usd=Decimal(cost), billing_currency="USD", cost_source="billed")
+        out.append(row)
+    return pa.Table.from_pylist(out, schema=ARROW_SCHEMA)
+
+
+def totals(store) -> dict:
+    return dict(store.query("SELECT source, sum(cost_usd) FROM ledger GROUP BY 1"))
+
+
+def test_replacing_a_window_converges_on_restated_days(store):
+    with store.transaction() as tx:
+        tx.append("ledger", rows("a", range(0, 10), "1.10"))
+        tx.append("ledger", rows("b", range(0, 10), "2"))
+    # The vendor restates days 5-9 of source a: re-pulling the window replaces them.
+    for _ in range(2):
+        with store.transaction() as tx:
+            assert tx.delete_window("a", datetime(2026, 11, 6), datetime(2026, 11, 11)) == 5
+            tx.append("ledger", rows("a", range(5, 10), "1.25"))
+    assert totals(store) == {"a": Decimal("11.75"), "b": Decimal("20")}
+
+
+def test_a_failed_write_leaves_the_ledger_as_it_was(store):
+    with store.transaction() as tx:
+        tx.append("ledger", rows("a", range(0, 3), "1"))
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.delete_window("a", datetime(2026, 11, 1), datetime(2026, 12, 1))
+        tx.append("ledger", rows("a", range(0, 3), "9"))
+        raise RuntimeError("interrupted mid-sync")
+    assert totals(store) == {"a": Decimal("3")}
+
+
+def test_a_second_writer_gets_a_clear_error(workdir):
+    path = str(workdir / "l.duckdb")
+    with open_store(path):
+        import subprocess
+        import sys
+
+        probe = subprocess.run([sys.executable, "-c", f"from aispend.store import open_store; open_store({path!r})"],
+                               capture_output=True, text=True)
+    assert probe.returncode != 0
+    assert "is open in another process" in probe.stderr
+
+
+def test_postgres_urls_are_refused_without_echoing_the_password():
+    with pytest.raises(StoreError) as info:
+        open_store("postgresql://finops:hunter2@db.internal/aispend")
+    assert "hunter2" not in str(info.value) and "finops:***@db.internal" in str(info.value)
