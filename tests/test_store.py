@@ -67,3 +67,22 @@ def test_postgres_urls_are_refused_without_echoing_the_password():
     with pytest.raises(StoreError) as info:
         open_store("postgresql://finops:hunter2@db.internal/aispend")
     assert "hunter2" not in str(info.value) and "finops:***@db.internal" in str(info.value)
+
+
+def test_a_version_1_ledger_migrates_forward_keeping_its_rows(workdir):
+    import duckdb
+
+    from aispend.store.migrations import MIGRATIONS
+
+    path = workdir / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)")
+    for stmt in MIGRATIONS[0][2]:
+        con.execute(stmt)
+    con.execute("INSERT INTO schema_migrations VALUES (1, 'v1', now())")
+    con.execute("INSERT INTO ledger (row_id, source, billed_cost) VALUES ('r1', 'old', 1.5)")
+    con.close()
+    with open_store(str(path)) as store:
+        assert store.query("SELECT max(version) FROM schema_migrations")[0][0] == 2
+        assert store.query("SELECT row_id, billed_cost, invoice_id FROM ledger") == [("r1", Decimal("1.5"), None)]
+        assert store.query("SELECT count(*) FROM fx_rates")[0][0] == 0

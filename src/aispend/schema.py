@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MONEY_PRECISION = 38
 MONEY_SCALE = 18
@@ -98,6 +98,8 @@ LEDGER_COLUMNS: tuple[Column, ...] = (
     Column("customer", "VARCHAR", "attribution", "End customer the spend served."),
     Column("experiment", "VARCHAR", "attribution", "Experiment arm or branch."),
     Column("tags", "JSON", "attribution", "Vendor tags/labels as a JSON object of strings."),
+    # added in schema version 2
+    Column("invoice_id", "VARCHAR", "charge", "Vendor invoice number, when the source names it."),
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in LEDGER_COLUMNS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .detect import FORMATS, detect
+from .detect import detect, formats
 from .runner import ImportResult, import_file
 
-__all__ = ["FORMATS", "ImportResult", "detect", "import_file"]
+__all__ = ["ImportResult", "detect", "formats", "import_file"]

@@ -1,10 +1,11 @@
-"""Which parser reads a file: from ``--format`` or from the file's header."""
+"""Which parser reads a file: from ``--format`` or from the file's container and header."""
 
 from __future__ import annotations
 
 import csv
 import gzip
 import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,85 +14,136 @@ import pyarrow.parquet as pq
 from . import csvmap, focus
 from ..config import CsvMapping, Settings
 from ..errors import FormatDetectionError, ImportError_
-from .sqlparts import lit
+from .native import NativeFormat, Probe, by_name, native_formats
+from .sqlparts import file_sql
 
-FORMATS = ("focus", "csv")
+BASE_FORMATS = ("focus", "csv")
+_JSON_SAMPLE_LIMIT = 64 * 2**20  # parse JSON up to this size for detection
+
+
+def formats() -> tuple[str, ...]:
+    return BASE_FORMATS + tuple(f.name for f in native_formats())
 
 
 @dataclass(frozen=True)
 class FileFormat:
-    kind: str  # focus | csv
-    container: str  # csv | parquet
-    headers: list[str]
+    kind: str  # focus | csv | a native format's name
+    probe: Probe
     mapping_name: str | None = None
     mapping: CsvMapping | None = None
+    native: NativeFormat | None = None
 
     @property
     def label(self) -> str:
         return f"csv:{self.mapping_name}" if self.mapping_name else self.kind
 
+    @property
+    def headers(self) -> list[str]:
+        return list(self.probe.headers)
+
     def from_sql(self, path: Path) -> str:
-        if self.container == "parquet":
-            return f"read_parquet({lit(str(path))})"
         delim = self.mapping.delimiter if self.mapping else ","
-        columns = ", ".join(f"{lit(h)}: 'VARCHAR'" for h in self.headers)
-        return (
-            f"read_csv({lit(str(path))}, header = true, auto_detect = false, columns = {{{columns}}}, "
-            f"delim = {lit(delim)}, quote = '\"', escape = '\"', strict_mode = true)"
-        )
+        return file_sql(str(path), self.probe.container, self.probe.headers, delim)
 
 
-def _container(path: Path) -> str:
+def _open_text(path: Path) -> io.TextIOWrapper:
+    raw = gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+
+
+def probe_file(path: Path, delimiter: str = ",") -> Probe:
     with path.open("rb") as fh:
-        if fh.read(4) == b"PAR1":
-            return "parquet"
-    return "csv"
+        head = fh.read(4096)
+    if head.startswith(b"PAR1"):
+        return Probe(path, "parquet", tuple(pq.read_schema(path).names), head)
+    if head.startswith(b"%PDF"):
+        return Probe(path, "pdf", (), head)
+    if path.suffix == ".gz":
+        with gzip.open(path, "rb") as gz:
+            head = gz.read(4096)
+    text_head = head.decode("utf-8-sig", errors="replace").lstrip()
+    if text_head[:1] in ("{", "["):
+        return _json_probe(path, head)
+    if path.suffix.lower() == ".eml" or any(text_head.startswith(h) for h in ("Received:", "Return-Path:", "MIME-Version:", "Delivered-To:")):
+        return Probe(path, "eml", (), head)
+    try:
+        with _open_text(path) as text:
+            headers = next(csv.reader(text, delimiter=delimiter), [])
+    except (UnicodeDecodeError, OSError, csv.Error) as exc:
+        raise ImportError_(f"{path}: cannot read the header line: {exc}") from None
+    return Probe(path, "csv", tuple(headers), head)
 
 
 def read_headers(path: Path, delimiter: str = ",") -> list[str]:
-    if _container(path) == "parquet":
-        return list(pq.read_schema(path).names)
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as raw:  # type: ignore[operator]
-            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-            return next(csv.reader(text, delimiter=delimiter), [])
-    except (UnicodeDecodeError, OSError, csv.Error) as exc:
-        raise ImportError_(f"{path}: cannot read the header line: {exc}") from None
+    """A CSV's (plain or gzip) or Parquet file's column names."""
+    return list(probe_file(path, delimiter).headers)
+
+
+def _json_probe(path: Path, head: bytes) -> Probe:
+    sample = None
+    if path.stat().st_size <= _JSON_SAMPLE_LIMIT:
+        try:
+            with _open_text(path) as text:
+                body = text.read()
+            try:
+                sample = json.loads(body)
+            except json.JSONDecodeError:  # JSON lines
+                sample = [json.loads(line) for line in body.splitlines() if line.strip()]
+        except (ValueError, OSError) as exc:
+            raise ImportError_(f"{path}: looks like JSON but does not parse: {exc}") from None
+    first = sample[0] if isinstance(sample, list) and sample else sample
+    keys = tuple(first) if isinstance(first, dict) else ()
+    return Probe(path, "json", keys, head, sample)
 
 
 def detect(path: Path, settings: Settings, fmt: str | None = None, mapping: str | None = None) -> FileFormat:
-    container = _container(path)
     if fmt and ":" in fmt:
         fmt, mapping = fmt.split(":", 1)
-    if fmt not in (None, *FORMATS):
-        raise FormatDetectionError(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    known = formats()
+    if fmt not in (None, *known):
+        raise FormatDetectionError(f"unknown --format {fmt!r}; choose one of {', '.join(known)}")
     if mapping and mapping not in settings.csv_mappings:
-        known = ", ".join(sorted(settings.csv_mappings)) or "none are configured"
-        raise FormatDetectionError(f"no csv mapping named {mapping!r} in aispend.toml [csv_mappings] ({known})")
+        names = ", ".join(sorted(settings.csv_mappings)) or "none are configured"
+        raise FormatDetectionError(f"no csv mapping named {mapping!r} in aispend.toml [csv_mappings] ({names})")
     if mapping:
         fmt = "csv"
-    delimiter = settings.csv_mappings[mapping].delimiter if mapping else ","
-    headers = read_headers(path, delimiter)
-    if not headers:
+    probe = probe_file(path, settings.csv_mappings[mapping].delimiter if mapping else ",")
+    if probe.container in ("csv", "parquet") and not probe.headers:
         raise ImportError_(f"{path}: the file is empty (no header line)")
 
-    if fmt in (None, "focus") and focus.matches(headers):
-        return FileFormat("focus", container, headers)
+    if fmt not in (None, "focus", "csv"):
+        native = by_name(fmt)
+        assert native is not None
+        if not native.matches(probe):
+            raise FormatDetectionError(f"{path}: does not look like a {fmt} file (header: {_show(probe)})")
+        return FileFormat(fmt, probe, native=native)
+
+    if fmt in (None, "focus") and focus.matches(list(probe.headers)):
+        return FileFormat("focus", probe)
     if fmt == "focus":
-        missing = [h for h in focus.SIGNATURE if h not in headers]
+        missing = [h for h in focus.SIGNATURE if h not in probe.headers]
         raise FormatDetectionError(f"{path}: not a FOCUS file: missing column(s) {', '.join(missing) or 'ProviderName'}")
 
-    candidates = {mapping: settings.csv_mappings[mapping]} if mapping else settings.csv_mappings
-    hits = [name for name, m in candidates.items() if csvmap.matches(headers, m)]
     if mapping:  # named explicitly: use it, and let the normalizer name any missing column
-        return FileFormat("csv", container, headers, mapping, settings.csv_mappings[mapping])
+        return FileFormat("csv", probe, mapping, settings.csv_mappings[mapping])
+    if fmt is None:
+        for native in native_formats():
+            if native.matches(probe):
+                return FileFormat(native.name, probe, native=native)
+    hits = [name for name, m in settings.csv_mappings.items() if csvmap.matches(list(probe.headers), m)]
     if len(hits) == 1:
-        return FileFormat("csv", container, headers, hits[0], settings.csv_mappings[hits[0]])
+        return FileFormat("csv", probe, hits[0], settings.csv_mappings[hits[0]])
     if len(hits) > 1:
         raise FormatDetectionError(f"{path}: several csv mappings match ({', '.join(hits)}); pick one with --mapping NAME")
     raise FormatDetectionError(
-        f"{path}: no known format matches its header ({', '.join(headers[:8])}{', ...' if len(headers) > 8 else ''}). "
+        f"{path}: no known format matches its header ({_show(probe)}). Known formats: {', '.join(known)}. "
         "FOCUS files need BilledCost, ChargePeriodStart, ChargePeriodEnd, BillingCurrency and ProviderName; "
         "for any other CSV declare a [csv_mappings.NAME] table in aispend.toml (see README, 'CSV mappings')."
     )
+
+
+def _show(probe: Probe) -> str:
+    if not probe.headers:
+        return f"a {probe.container} file"
+    cols = list(probe.headers)
+    return ", ".join(cols[:8]) + (", ..." if len(cols) > 8 else "")

@@ -60,7 +60,7 @@ def normalize_sql(headers: list[str], from_sql: str, *, source: str, batch_id: s
     names = set(SIGNATURE) | {"ProviderName", "ServiceProviderName", "PublisherName", "BillingPeriodStart",
                               "ChargeCategory", "ChargeDescription", "ServiceName", "ServiceCategory", "SkuId",
                               "RegionId", "ConsumedQuantity", "ConsumedUnit", "ListCost", "SubAccountId",
-                              "SubAccountName", "BillingAccountId", "Tags", "x_TokenType", "x_CostSource"}
+                              "SubAccountName", "BillingAccountId", "Tags", "x_TokenType", "x_CostSource", "InvoiceId"}
     names |= set(X_TEXT) | set(X_TOKENS)
     raw = {f"r_{n}": raw_of(n) for n in sorted(names)}
 
@@ -127,6 +127,7 @@ def normalize_sql(headers: list[str], from_sql: str, *, source: str, batch_id: s
         "account_id": "coalesce(r_SubAccountId, r_BillingAccountId)",
         "project": "coalesce(r_x_Project, r_SubAccountName)",
         "tags": "CASE WHEN json_type(p_tags) = 'OBJECT' THEN p_tags END",
+        "invoice_id": "r_InvoiceId",
     }
     values.update({col: f"r_{x}" for x, col in X_TEXT.items()})
     values["model"] = "r_x_Model"

@@ -26,8 +26,9 @@ from ..pricing import PriceBook, Pricer
 from ..schema import COLUMN_NAMES
 from ..store import Store
 from . import csvmap, focus
-from .batches import retire_batch
+from .batches import restated_batches, retire_batch
 from .detect import FileFormat, detect
+from .native import Context
 from .sqlparts import SEP
 
 BATCH_ROWS = 262_144  # an upper bound: DuckDB's CSV reader yields ~11k-row batches, Parquet a row group
@@ -52,8 +53,14 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def _normalize_sql(fmt: FileFormat, path: Path, source: str, batch_id: str, now: str) -> str:
+def _normalize_sql(
+    fmt: FileFormat, path: Path, source: str, batch_id: str, now: str, staging: duckdb.DuckDBPyConnection
+) -> str:
     common = dict(source=source, batch_id=batch_id, ingested_at=now)
+    if fmt.native is not None:
+        for name, table in fmt.native.tables(fmt.probe).items():
+            staging.register(name, table)
+        return fmt.native.normalize_sql(fmt.probe, Context(**common))
     if fmt.kind == "focus":
         return focus.normalize_sql(fmt.headers, fmt.from_sql(path), **common)
     assert fmt.mapping is not None and fmt.mapping_name is not None
@@ -115,7 +122,8 @@ def import_file(
     staging.execute("SET TimeZone = 'UTC'")
     staging.execute("SET preserve_insertion_order = true")  # rows stream in file order: line numbers
     pricer = pricer or Pricer(PriceBook(settings.pricing))
-    sql = _normalize_sql(file_format, path, source, batch_id, now.isoformat(sep=" "))
+    sql = _normalize_sql(file_format, path, source, batch_id, now.isoformat(sep=" "), staging)
+    header_lines = file_format.native.header_lines if file_format.native else HEADER_LINES
     # Only the first few errors are kept unless rejects are wanted: a bad 10M-row file stays cheap.
     keep = None if skip_invalid else ValidationError.shown
     total_errors = 0
@@ -134,7 +142,7 @@ def import_file(
                 reader = staging.sql(sql).to_arrow_reader(BATCH_ROWS)
                 ids_con = staging.cursor()  # the staging connection is busy streaming
                 for batch in reader:
-                    first_line = ordinal + 1 + HEADER_LINES
+                    first_line = ordinal + 1 + header_lines
                     n_bad = batch.num_rows - batch.column("_error").null_count
                     if n_bad:
                         total_errors += n_bad
@@ -156,6 +164,10 @@ def import_file(
                 tx.append("import_rejects", pa.Table.from_pylist(
                     [{"batch_id": batch_id, "file": e.file, "line": e.line, "column_name": e.column,
                       "reason": e.reason, "value": e.value} for e in result.rejects]))
+            if file_format.native and file_format.native.restates_by:
+                for old in restated_batches(tx, source, batch_id, file_format.native.restates_by):
+                    result.replaced_rows += retire_batch(tx, old, replaced_by=batch_id)
+                    result.replaced_batches.append(old)
             tx.execute(
                 "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
                 [batch_id, source, str(path), sha, file_format.label, result.rows_loaded, total_errors, now],

@@ -92,5 +92,20 @@ def ledger_select(
     return f"SELECT {', '.join(cols)}, {error_expr(checks)} AS _error FROM ({middle})"
 
 
+def file_sql(path: str, container: str, headers: list[str] | tuple[str, ...], delimiter: str = ",") -> str:
+    """The raw file as a relation: Parquet as typed, CSV (plain or gzip) as all-VARCHAR columns.
+
+    ``path`` may also be a DuckDB list literal of paths (several files of one delivery).
+    """
+    source = path if path.startswith("[") else lit(path)
+    if container == "parquet":
+        return f"read_parquet({source}, union_by_name = true)"
+    columns = ", ".join(f"{lit(h)}: 'VARCHAR'" for h in headers)
+    return (
+        f"read_csv({source}, header = true, auto_detect = false, columns = {{{columns}}}, "
+        f"delim = {lit(delimiter)}, quote = '\"', escape = '\"', strict_mode = true)"
+    )
+
+
 def money_type(column: str) -> bool:
     return COLUMNS_BY_NAME[column].sql == MONEY_SQL

@@ -10,7 +10,10 @@ from ..schema import LEDGER_COLUMNS
 
 
 def _ledger_ddl() -> str:
-    cols = ",\n  ".join(f"{c.name} {c.sql}" for c in LEDGER_COLUMNS)
+    # Version 1's columns: later versions add theirs with ALTER TABLE, so a shipped migration
+    # never changes under an existing ledger.
+    v1 = LEDGER_COLUMNS[: [c.name for c in LEDGER_COLUMNS].index("tags") + 1]
+    cols = ",\n  ".join(f"{c.name} {c.sql}" for c in v1)
     return f"CREATE TABLE ledger (\n  {cols}\n)"
 
 
@@ -42,5 +45,22 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         ],
     ),
 ]
+
+MIGRATIONS.append(
+    (
+        2,
+        "invoice ids and dated FX rates",
+        [
+            "ALTER TABLE ledger ADD COLUMN invoice_id VARCHAR",
+            """CREATE TABLE fx_rates (
+  currency VARCHAR NOT NULL,
+  day DATE NOT NULL,
+  usd_rate DECIMAL(38, 18) NOT NULL,
+  source VARCHAR,
+  PRIMARY KEY (currency, day)
+)""",
+        ],
+    )
+)
 
 LATEST_VERSION = MIGRATIONS[-1][0]
