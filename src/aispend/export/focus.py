@@ -84,6 +84,7 @@ FOCUS_COLUMNS: tuple[Out, ...] = (
     Out("ConsumedUnit", "_unit"),
     Out("ContractedCost", "_effective"),
     Out("EffectiveCost", "_effective"),
+    Out("InvoiceId", "invoice_id"),
     Out("InvoiceIssuerName", "provider"),
     Out("ListCost", f"CAST(CASE WHEN _currency = 'USD' AND list_cost_usd IS NOT NULL THEN list_cost_usd "
                     f"ELSE _effective END AS {MONEY_SQL})"),
