@@ -70,3 +70,24 @@ def test_the_store_option_and_env_pick_the_ledger(workdir):
     assert (workdir / "elsewhere.duckdb").exists() and not (workdir / "aispend.duckdb").exists()
     via_env = run_cli("report", "--format", "json", cwd=workdir, env={"AISPEND_STORE_URL": "elsewhere.duckdb"})
     assert len(json.loads(via_env.stdout)) == 3
+
+
+def test_fx_rates_convert_rows_billed_in_another_currency(workdir):
+    (workdir / "aispend.toml").write_text(
+        '[csv_mappings.eu-vendor]\ncolumns = { period_start = "day", billed_cost = "amount", billing_currency = "cur" }\n'
+        'constants = { provider = "mistral" }\n'
+    )
+    (workdir / "bill.csv").write_text("day,amount,cur\n2026-11-06,100.00,EUR\n2026-11-07,10.00,EUR\n")
+    assert run_cli("import", "bill.csv", cwd=workdir).returncode == 0
+    before = run_cli("report", cwd=workdir)
+    assert "2 row(s) billed in a currency without a USD rate (110.00 EUR)" in before.stdout
+    assert "[pricing.fx]" in before.stdout  # rich markup does not eat it
+
+    # ECB layout: units per EUR; Saturday 2026-11-07 uses Friday's rate.
+    (workdir / "eurofxref.csv").write_text("Date,USD,JPY\n2026-11-06,1.0800,170.00\n")
+    imported = run_cli("fx", "import", "eurofxref.csv", cwd=workdir)
+    assert imported.returncode == 0, imported.stderr
+    listed = json.loads(run_cli("fx", "list", "--format", "json", cwd=workdir).stdout)
+    assert {r["currency"]: r["latest_usd_rate"] for r in listed}["EUR"] == "1.08"
+    after = json.loads(run_cli("report", "--format", "json", cwd=workdir).stdout)
+    assert Decimal(after[0]["cost_usd"]) == Decimal("118.80")

@@ -15,6 +15,15 @@ def test_defaults_without_a_file(workdir):
     assert settings.store.url == "./aispend.duckdb"
     assert settings.pricing.tier_multipliers == {"batch": Decimal("0.5")}
     assert settings.path is None
+    assert set(settings.csv_mappings) >= {"openrouter-activity"}  # built-in presets
+
+
+def test_a_user_mapping_overrides_a_preset_of_the_same_name(workdir):
+    (workdir / "aispend.toml").write_text(
+        '[csv_mappings.openrouter-activity]\ncolumns = { period_start = "d", billed_cost = "c" }\n'
+        'constants = { provider = "openrouter" }\n'
+    )
+    assert load_settings(None).csv_mappings["openrouter-activity"].columns == {"period_start": "d", "billed_cost": "c"}
 
 
 def test_environment_overrides_the_store_url(workdir, monkeypatch):

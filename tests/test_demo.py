@@ -163,9 +163,9 @@ def test_mapping_comes_from_the_workdir_config(tmp_path, monkeypatch):
     store = open_store(str(tmp_path / "ledger.duckdb"))
     settings = Settings()
     run_demo(store, settings, tmp_path / "work", TODAY, months=1)
-    assert settings.csv_mappings == {}  # the caller's settings are left alone
+    assert "vectorbase" not in settings.csv_mappings  # the caller's settings are left alone
     written = load_settings(tmp_path / "work" / "aispend.toml")
-    assert set(written.csv_mappings) == {"vectorbase"}
+    assert "vectorbase" in written.csv_mappings
     # a user's own aispend.toml is never overwritten
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "aispend.toml").write_text("[store]\nurl = 'x.duckdb'\n")

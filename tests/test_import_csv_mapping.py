@@ -103,7 +103,18 @@ def test_token_rows_are_priced_and_unknown_models_flagged_never_zero(workdir):
     report = json.loads(run_cli("report", "--by", "model,pricing_status", "--format", "json", cwd=workdir).stdout)
     assert {(r["model"], r["pricing_status"]) for r in report} == {("gpt-4o-mini", "priced"), ("my-finetune-x", "unpriced")}
     table = run_cli("report", "--by", "model", cwd=workdir)
-    assert "1 row(s) with 520 tokens are unpriced" in table.stdout
+    assert "unpriced" not in table.stdout  # the unknown model's cost is known: it was billed
+
+    # A gateway log without a bill: estimated rows; the unknown model's cost is unknown, and said so.
+    (workdir / "aispend.toml").write_text(
+        '[csv_mappings.gateway]\ncolumns = { period_start = "day", model_raw = "model", input_tokens = "in", '
+        'output_tokens = "out", requests = "calls" }\nconstants = { provider = "openai" }\n'
+    )
+    (workdir / "gw.csv").write_text("day,model,in,out,calls\n2026-11-01,gpt-4o-mini,1000000,1000000,10\n"
+                                     "2026-11-01,my-finetune-x,500,20,1\n")
+    assert run_cli("import", "gw.csv", cwd=workdir).returncode == 0
+    table = run_cli("report", "--by", "model,cost_source", cwd=workdir)
+    assert "1 row(s) with 520 tokens are unpriced" in table.stdout and "estimated" in table.stdout
 
     # An override prices the unknown model; `aispend price` applies it to history.
     with (workdir / "aispend.toml").open("a") as fh:

@@ -224,14 +224,14 @@ def test_long_context_tier_is_chosen_by_input_tokens_per_request(acme: None) -> 
         row("above-cached", "acme-long", input_tokens=300_000, cache_read_tokens=100_000, output_tokens=1_000),
         # 300k input over 2 requests is 150k per request: base price
         row("two-requests", "acme-long", input_tokens=300_000, output_tokens=1_000, requests=2),
-        # no request count: the row is taken as one request
+        # no request count: the per-request size is unknown, so the base tier (no invented surcharge)
         row("no-requests", "acme-long", input_tokens=300_000, output_tokens=1_000, requests=None),
     )
     assert io(out["at-edge"]) == (D("0.2"), D("0.004"))  # "exceeds" 200k, not "reaches"
     assert io(out["above"]) == (D("0.400002"), D("0.006"))
     assert io(out["above-cached"]) == (D("0.4") + D("0.02"), D("0.006"))
     assert io(out["two-requests"]) == (D("0.3"), D("0.004"))
-    assert io(out["no-requests"]) == (D("0.6"), D("0.006"))
+    assert io(out["no-requests"]) == (D("0.3"), D("0.004"))
     for key, usage in {
         "at-edge": {"input_tokens": 200_000, "output_tokens": 1_000},
         "above": {"input_tokens": 200_001, "output_tokens": 1_000},

@@ -99,8 +99,8 @@ def version_cmd() -> None:
 
 @app.command("import")
 def import_cmd(
-    paths: Annotated[list[Path], typer.Argument(help="Files to import (CSV, CSV.gz or Parquet).")],
-    file_format: Annotated[str | None, typer.Option("--format", help="focus or csv (default: detect from the header).")] = None,
+    paths: Annotated[list[Path], typer.Argument(help="Files to import: CSV, CSV.gz, Parquet, JSON pages, PDF or .eml.")],
+    file_format: Annotated[str | None, typer.Option("--format", help="Force a format (default: detect). See the list above.")] = None,
     mapping: Annotated[str | None, typer.Option(help="The [csv_mappings.NAME] to read a CSV with.")] = None,
     source: Annotated[str | None, typer.Option(help="Source name recorded on the rows (default: the format).")] = None,
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Load valid rows; keep rejects (see `aispend rejects`).")] = False,
@@ -108,17 +108,23 @@ def import_cmd(
 ) -> None:
     """Import billing files into the ledger.
 
+    Formats (detected from the file when --format is omitted): focus (FOCUS 1.0-1.3), csv (a
+    [csv_mappings.NAME] table or a built-in preset), aws-cur (CUR legacy and 2.0, manifests),
+    azure (EA/MCA cost details), gcp (billing export), openai / openai-usage (Costs and Usage API
+    pages, dashboard CSV), anthropic / anthropic-usage (cost and usage reports, console CSV),
+    receipt (invoice PDF, receipt e-mail, invoice-lines CSV).
+
     Re-importing a file replaces what it loaded before (same content, or same path and source), in
     one transaction: nothing is ever counted twice. A malformed row fails the whole file with its
     line, column and reason, and the ledger is left as it was, unless --skip-invalid.
     """
     from .ingest import import_file
-    from .pricing import PriceBook, Pricer
+    from .pricing import Pricer
 
     settings = _settings()
     results, failed = [], 0
     with _store(settings) as store:
-        pricer = Pricer(PriceBook(settings.pricing))
+        pricer = Pricer.for_store(store, settings)
         for path in paths:
             try:
                 with _progress() as progress:
@@ -248,6 +254,42 @@ def price_cmd() -> None:
         rows = reprice(store, settings, on_rows=lambda n: progress.advance(task, n))
         unpriced = store.query("SELECT count(*) FROM ledger WHERE pricing_status = 'unpriced'")[0][0]
     err.print(f"re-priced {rows:,} rows; {unpriced:,} unpriced (model not in the price book)", highlight=False)
+
+
+fx_app = typer.Typer(help="Dated exchange rates: rows keep their currency; cost_usd uses the rate of their day.",
+                     no_args_is_help=True)
+app.add_typer(fx_app, name="fx")
+
+
+@fx_app.command("import")
+def fx_import_cmd(
+    path: Annotated[Path, typer.Argument(help="ECB-style rates CSV (Date,USD,JPY,... per EUR; .zip too) or currency,day,usd_rate.")],
+    reprice_after: Annotated[bool, typer.Option("--reprice/--no-reprice", help="Convert already-loaded rows with the new rates.")] = True,
+) -> None:
+    """Import dated FX rates (re-importing replaces the same currency and day)."""
+    from .fx import import_fx
+    from .pricing import reprice
+
+    settings = _settings()
+    with _store(settings) as store:
+        rates = import_fx(store, path)
+        err.print(f"{path}: {rates:,} rates", highlight=False)
+        if reprice_after:
+            rows = reprice(store, settings)
+            err.print(f"re-priced {rows:,} ledger rows with them", highlight=False)
+
+
+@fx_app.command("list")
+def fx_list_cmd(
+    currency: Annotated[str | None, typer.Option(help="Only this currency (ISO 4217).")] = None,
+    fmt: FormatOpt = OutFormat.table,
+) -> None:
+    """Stored rates per currency: first and last day, number of days, latest USD rate."""
+    from .fx import list_fx
+
+    with _store(_settings()) as store:
+        rows = list_fx(store, currency)
+    _emit(rows, ["currency", "first_day", "last_day", "days", "latest_usd_rate"], fmt, title="FX rates (USD per unit)")
 
 
 @app.command("rejects")

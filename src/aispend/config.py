@@ -103,6 +103,9 @@ class PricingConfig(_Strict):
 class CsvMapping(_Strict):
     """How a vendor's CSV maps onto the ledger, for vendors without a native format.
 
+    Rows with a ``billed_cost`` are billed; a mapping without one (a gateway's token log) yields
+    estimated rows, priced from the book.
+
     ``columns`` maps a ledger column to the CSV header holding it; ``constants`` fixes a ledger
     column for every row. ``detect`` lists headers whose presence identifies the file.
     """
@@ -126,7 +129,9 @@ class CsvMapping(_Strict):
     @model_validator(mode="after")
     def _required(self) -> CsvMapping:
         have = set(self.columns) | set(self.constants)
-        missing = [c for c in ("period_start", "provider", "billed_cost") if c not in have]
+        missing = [c for c in ("period_start", "provider") if c not in have]
+        if not have & {"billed_cost", "input_tokens", "output_tokens"}:
+            missing.append("billed_cost (or token columns, for usage without a bill)")
         if missing:
             raise ValueError(f"a CSV mapping must give {', '.join(missing)} (as a column or a constant)")
         return self
@@ -160,6 +165,9 @@ def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
     except ValidationError as exc:
         raise ConfigError(_describe_validation(path, exc)) from None
     settings.path = path if path.exists() else None
+    from .ingest.presets import preset_mappings  # local: presets build on this module
+
+    settings.csv_mappings = {**preset_mappings(), **settings.csv_mappings}  # a user mapping wins
     if url := os.environ.get("AISPEND_STORE_URL"):
         settings.store.url = url
     return settings

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 FORMATS = ("table", "json", "csv")
@@ -67,5 +68,5 @@ def render(rows: list[dict[str, Any]], columns: list[str], fmt: str, *, title: s
         table.add_row(*[_human(c, r.get(c)) for c in columns])
     console.print(table)
     for line in footer or []:
-        console.print(f"[yellow]note:[/yellow] {line}")
+        console.print(f"[yellow]note:[/yellow] {escape(line)}")
     return None

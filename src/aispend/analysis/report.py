@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import AispendError
 from ..schema import DIMENSIONS
+from ..output import exact as exact_text
 from ..store import Store
 
 GRANULARITIES = {"day": "D", "week": "W", "month": "M"}
@@ -63,6 +64,8 @@ class Footer:
     unpriced_tokens: int = 0
     unconverted_rows: int = 0
     unconverted: dict[str, Decimal] = field(default_factory=dict)
+    overlap_rows: int = 0  # estimated rows on a provider and day that also has billed rows
+    overlap_usd: Decimal = Decimal(0)
 
     def lines(self) -> list[str]:
         out = []
@@ -72,15 +75,22 @@ class Footer:
                 "price book): their cost is not in these totals. Add a [[pricing.overrides]] entry."
             )
         if self.unconverted_rows:
-            amounts = ", ".join(f"{v} {k}" for k, v in sorted(self.unconverted.items()))
+            amounts = ", ".join(f"{exact_text(v)} {k}" for k, v in sorted(self.unconverted.items()))
             out.append(f"{self.unconverted_rows} row(s) billed in a currency without a USD rate ({amounts}): "
-                       "add it under [pricing.fx].")
+                       "run `aispend fx import RATES.csv` or add it under [pricing.fx].")
+        if self.overlap_rows:
+            out.append(
+                f"{self.overlap_rows} estimated row(s) ({exact_text(self.overlap_usd)} USD) fall on a provider and day "
+                "that also has billed rows: if both describe the same spend (e.g. usage and costs pages), "
+                "add --where cost_source=billed."
+            )
         return out
 
     def as_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "unpriced_rows": self.unpriced_rows, "unpriced_tokens": self.unpriced_tokens,
                 "unconverted_rows": self.unconverted_rows,
-                "unconverted": {k: str(v) for k, v in self.unconverted.items()}}
+                "unconverted": {k: str(v) for k, v in self.unconverted.items()},
+                "overlap_rows": self.overlap_rows, "overlap_usd": str(self.overlap_usd)}
 
 
 @dataclass
@@ -124,7 +134,8 @@ def _filtered(store: Store, window: Window, where: dict[str, list[str]]) -> Any:
 def footer(store: Store, window: Window = Window(), where: dict[str, list[str]] | None = None) -> Footer:
     t = _filtered(store, window, where or {})
     tokens = t.input_tokens.fill_null(0) + t.output_tokens.fill_null(0)
-    unpriced = t.pricing_status == "unpriced"
+    # Unpriced rows whose cost is unknown; a billed row of an unknown model still has its bill.
+    unpriced = (t.pricing_status == "unpriced") & t.cost_usd.isnull()
     unconverted = (t.cost_source == "billed") & t.cost_usd.isnull() & t.billed_cost.notnull()
     agg = t.aggregate(
         rows=t.count(),
@@ -142,7 +153,18 @@ def footer(store: Store, window: Window = Window(), where: dict[str, list[str]] 
             .to_pylist()
         )
         f.unconverted = {r["billing_currency"] or "?": r["amount"] for r in by_cur}
+    f.overlap_rows, f.overlap_usd = _overlap(t)
     return f
+
+
+def _overlap(t: Any) -> tuple[int, Decimal]:
+    """Estimated rows sharing a (provider, day) with billed rows: likely the same money twice."""
+    day = t.period_start.truncate("D")
+    billed = t.filter(t.cost_source == "billed").select(b_provider=t.provider, b_day=day).distinct()
+    est = t.filter(t.cost_source == "estimated").mutate(e_day=day)
+    hit = est.join(billed, [est.provider == billed.b_provider, est.e_day == billed.b_day])
+    agg = hit.aggregate(rows=hit.count(), usd=hit.cost_usd.sum()).to_pyarrow().to_pylist()[0]
+    return int(agg["rows"] or 0), agg["usd"] or Decimal(0)
 
 
 def spend_report(

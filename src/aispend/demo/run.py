@@ -24,7 +24,7 @@ from ..config import Settings, load_settings
 from ..errors import ConfigError
 from ..ingest import ImportResult, import_file
 from ..ingest.batches import retire_batch
-from ..pricing import PriceBook, Pricer
+from ..pricing import Pricer
 from ..store import Store
 from . import generate as gen
 
@@ -59,7 +59,7 @@ def run_demo(
     workdir.mkdir(parents=True, exist_ok=True)
     demo_settings = _demo_settings(settings, _write_config(workdir))
 
-    pricer = Pricer(PriceBook(demo_settings.pricing))
+    pricer = Pricer.for_store(store, demo_settings)
     result = DemoResult([], 0, plan.start, plan.end, plan.runaway_day, plan.migration_day)
     batches: list[str] = []
     try:

@@ -14,23 +14,33 @@ def retire_batch(tx: Transaction, batch_id: str, replaced_by: str) -> int:
     return rows
 
 
-def restated_batches(tx: Transaction, source: str, batch_id: str, column: str) -> list[str]:
-    """Earlier live imports of ``source`` whose ``column`` values the new batch all covers.
+def restate(tx: Transaction, source: str, batch_id: str, columns: str | tuple[str, ...]) -> tuple[int, list[str]]:
+    """Delete rows of earlier imports of ``source`` that the new batch restates; retire emptied imports.
 
-    A CUR delivery restates its whole billing period, an invoice its whole invoice: the newest
-    import of a period (or invoice) wins, the older is retired.
+    ``columns`` is the restatement key: a CUR delivery restates its billing period, an invoice
+    its invoice id, a re-pulled API window its days. Row by row: a new import of days 29-30 replaces
+    just those days of an older month-to-date import, and an invoice seen again in another file
+    (PDF, then e-mail) is counted once. Returns (rows deleted, imports retired).
     """
     from ..schema import COLUMNS_BY_NAME
 
-    if column not in COLUMNS_BY_NAME:
-        raise ValueError(f"restates_by names no ledger column: {column}")
-    rows = tx.execute(
-        f"""SELECT i.batch_id FROM imports i
-            WHERE i.replaced_by IS NULL AND i.source = ? AND i.batch_id <> ?
-              AND EXISTS (SELECT 1 FROM ledger l WHERE l.batch_id = i.batch_id)
-              AND NOT EXISTS (
-                SELECT 1 FROM ledger l WHERE l.batch_id = i.batch_id
-                  AND l.{column} NOT IN (SELECT n.{column} FROM ledger n WHERE n.batch_id = ? AND n.{column} IS NOT NULL))""",
-        [source, batch_id, batch_id],
+    key = (columns,) if isinstance(columns, str) else tuple(columns)
+    unknown = [c for c in key if c not in COLUMNS_BY_NAME]
+    if unknown:
+        raise ValueError(f"restates_by names no ledger column: {', '.join(unknown)}")
+    cols = ", ".join(key)
+    restated = f"""source = ? AND batch_id <> ? AND ({cols}) IN (
+        SELECT {cols} FROM ledger WHERE batch_id = ? AND {' AND '.join(f'{c} IS NOT NULL' for c in key)})"""
+    params = [source, batch_id, batch_id]
+    rows = tx.execute(f"SELECT count(*) FROM ledger WHERE {restated}", params)[0][0]
+    if rows:
+        tx.execute(f"DELETE FROM ledger WHERE {restated}", params)
+    emptied = tx.execute(
+        """SELECT i.batch_id FROM imports i WHERE i.replaced_by IS NULL AND i.source = ? AND i.batch_id <> ?
+             AND i.rows_loaded > 0 AND NOT EXISTS (SELECT 1 FROM ledger l WHERE l.batch_id = i.batch_id)""",
+        [source, batch_id],
     )
-    return [r[0] for r in rows]
+    retired = [b for (b,) in emptied]
+    for old in retired:
+        retire_batch(tx, old, replaced_by=batch_id)
+    return rows, retired

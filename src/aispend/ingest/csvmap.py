@@ -80,7 +80,7 @@ def normalize_sql(
     values.setdefault("charge_category", "'usage'")
     values.setdefault("billing_currency", "'USD'")
     values["billing_currency"] = f"upper({values['billing_currency']})"
-    values.setdefault("cost_source", "'billed'")
+    values.setdefault("cost_source", "'billed'" if "billed_cost" in values else "'estimated'")
     values.update(
         source=s.lit(source),
         source_type=s.lit(f"csv:{name}"),

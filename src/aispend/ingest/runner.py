@@ -22,11 +22,11 @@ import pyarrow.compute as pc
 
 from ..config import Settings
 from ..errors import ImportError_, RowError, ValidationError
-from ..pricing import PriceBook, Pricer
+from ..pricing import Pricer
 from ..schema import COLUMN_NAMES
 from ..store import Store
 from . import csvmap, focus
-from .batches import restated_batches, retire_batch
+from .batches import restate, retire_batch
 from .detect import FileFormat, detect
 from .native import Context
 from .sqlparts import SEP
@@ -120,10 +120,11 @@ def import_file(
 
     staging = duckdb.connect()
     staging.execute("SET TimeZone = 'UTC'")
+    staging.execute("SET enable_progress_bar = false")  # it would print into --json output
     staging.execute("SET preserve_insertion_order = true")  # rows stream in file order: line numbers
-    pricer = pricer or Pricer(PriceBook(settings.pricing))
+    pricer = pricer or Pricer.for_store(store, settings)
     sql = _normalize_sql(file_format, path, source, batch_id, now.isoformat(sep=" "), staging)
-    header_lines = file_format.native.header_lines if file_format.native else HEADER_LINES
+    header_lines = file_format.native.header_lines_for(file_format.probe) if file_format.native else HEADER_LINES
     # Only the first few errors are kept unless rejects are wanted: a bad 10M-row file stays cheap.
     keep = None if skip_invalid else ValidationError.shown
     total_errors = 0
@@ -165,9 +166,9 @@ def import_file(
                     [{"batch_id": batch_id, "file": e.file, "line": e.line, "column_name": e.column,
                       "reason": e.reason, "value": e.value} for e in result.rejects]))
             if file_format.native and file_format.native.restates_by:
-                for old in restated_batches(tx, source, batch_id, file_format.native.restates_by):
-                    result.replaced_rows += retire_batch(tx, old, replaced_by=batch_id)
-                    result.replaced_batches.append(old)
+                rows, retired = restate(tx, source, batch_id, file_format.native.restates_by)
+                result.replaced_rows += rows
+                result.replaced_batches += retired
             tx.execute(
                 "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
                 [batch_id, source, str(path), sha, file_format.label, result.rows_loaded, total_errors, now],

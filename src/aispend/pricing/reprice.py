@@ -7,12 +7,11 @@ from collections.abc import Callable
 from ..config import Settings
 from ..store import Store
 from .apply import Pricer
-from .book import PriceBook
 
 
 def reprice(store: Store, settings: Settings, on_rows: Callable[[int], None] | None = None) -> int:
     """Price every row again, atomically: readers see the old prices or the new, never a mix."""
-    pricer = Pricer(PriceBook(settings.pricing))
+    pricer = Pricer.for_store(store, settings)
     rows = 0
     with store.transaction(bulk=True) as tx:
         tx.execute("CREATE TEMP TABLE _repriced AS SELECT * FROM ledger LIMIT 0")

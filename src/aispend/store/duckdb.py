@@ -51,6 +51,7 @@ class DuckDBStore(Store):
                 ) from None
             raise StoreError(f"cannot open ledger {path}: {exc}") from None
         self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("SET enable_progress_bar = false")  # never mixed into stdout
         self._ibis: Any = None
 
     def migrate(self) -> int:

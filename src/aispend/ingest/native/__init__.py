@@ -45,11 +45,15 @@ class Context:
 class NativeFormat(abc.ABC):
     name: str  # the --format value, e.g. "aws-cur"
     priority: int = 100  # lower is tried first when detecting
-    # A ledger column whose values a newer import of the same source restates wholesale: an earlier
-    # import whose values are all covered by the new one is replaced (CUR: billing_period; receipts:
-    # invoice_id). None: only the same file (content or path) is replaced.
-    restates_by: str | None = None
+    # Ledger column(s) whose values a newer import of the same source restates: rows of earlier
+    # imports with a value the new import also has are replaced (CUR: billing_period; receipts:
+    # invoice_id; API pages: period_start). None: only the same file (content or path) is replaced.
+    restates_by: str | tuple[str, ...] | None = None
     header_lines: int = 1  # lines before the first record, for line numbers in errors
+
+    def header_lines_for(self, probe: Probe) -> int:
+        """Lines before the first record of this file: a CSV has a header, JSON lines have none."""
+        return 0 if probe.container in ("json", "parquet") else self.header_lines
 
     @abc.abstractmethod
     def matches(self, probe: Probe) -> bool: ...
