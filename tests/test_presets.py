@@ -25,7 +25,7 @@ def merged(settings):
 
 def test_every_preset_is_a_valid_mapping_with_a_fixture():
     presets = preset_mappings()
-    assert PRESETS == ["github-copilot-usage", "openrouter-activity"]
+    assert PRESETS == ["github-copilot-usage", "oci-cost-report", "openrouter-activity"]
     for name, mapping in presets.items():
         assert isinstance(mapping, CsvMapping)
         CsvMapping.model_validate(mapping.model_dump())  # round-trips through validation
@@ -86,3 +86,12 @@ def test_a_user_mapping_of_the_same_name_overrides_the_preset(store, workdir):
     settings.csv_mappings = {**preset_mappings(), **settings.csv_mappings}
     import_file(store, settings, FIXTURES / "openrouter-activity.csv")
     assert store.query("SELECT DISTINCT provider, input_tokens FROM ledger") == [("my-router", None)]
+
+
+def test_oci_cost_report_both_timestamp_spellings_and_exact_cost(store, merged):
+    import_file(store, merged, FIXTURES / "oci-cost-report.csv")
+    rows = store.query("SELECT provider, service, period_start, billed_cost, project FROM ledger ORDER BY billed_cost DESC")
+    assert [(r[0], r[1], r[2].isoformat(), r[3], r[4]) for r in rows] == [
+        ("oracle", "GENERATIVE_AI", "2026-11-02T10:00:00", D("0.0225"), "ml-team"),
+        ("oracle", "OBJECTSTORE", "2026-11-02T10:00:00", D("0.000000102"), "ml-team"),
+    ]

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from . import __version__
@@ -134,14 +135,14 @@ def import_cmd(
                                          on_rows=lambda n, t=task: progress.advance(t, n))
             except AispendError as exc:
                 failed += 1
-                err.print(f"[red]error:[/red] {exc}", highlight=False)
+                err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
                 continue
             results.append(result)
             if not as_json:
                 replaced = f", replaced {result.replaced_rows:,} rows of an earlier import" if result.replaced_batches else ""
                 rejected = f", {result.rows_rejected:,} rejected (`aispend rejects`)" if result.rows_rejected else ""
                 err.print(f"{path}: {result.rows_loaded:,} rows as {result.format} (source {result.source}){replaced}{rejected}",
-                          highlight=False)
+                          highlight=False, markup=False)
     if as_json:
         typer.echo(json.dumps([{"path": r.path, "format": r.format, "source": r.source, "batch_id": r.batch_id,
                                 "rows_loaded": r.rows_loaded, "rows_rejected": r.rows_rejected,
@@ -184,7 +185,7 @@ def report_cmd(
         notes = [f"total {total:,.2f} USD over {report.footer.rows:,} ledger rows", *notes]
     else:
         for line in report.footer.lines():
-            err.print(f"note: {line}", highlight=False)
+            err.print(f"note: {line}", highlight=False, markup=False)
     _emit(report.rows, report.columns, fmt, title=title, footer=notes)
 
 
@@ -207,7 +208,7 @@ def export_cmd(
     filters = {k: v[0] for k, v in parsed.items()}
     with _store(_settings()) as store:
         result = export(store, fmt, out_path, filters=filters or None, start=window.start, end=window.end)
-    err.print(f"{result.path}: {result.rows:,} rows as {fmt}", highlight=False)
+    err.print(f"{result.path}: {result.rows:,} rows as {fmt}", highlight=False, markup=False)
 
 
 @app.command("demo")
@@ -229,11 +230,11 @@ def demo_cmd(
     day = date.fromisoformat(today) if today else datetime.now(UTC).date()
     with _store(settings) as store:
         result = run_demo(store, settings, workdir, today=day, seed=seed, months=months,
-                          on_file=lambda p, r: err.print(f"loaded {p.name}: {r.rows_loaded:,} rows", highlight=False))
+                          on_file=lambda p, r: err.print(f"loaded {p.name}: {r.rows_loaded:,} rows", highlight=False, markup=False))
         month = day.strftime("%Y-%m")
         report = spend_report(store, ["provider"], Window.parse(month=month))
     err.print(f"demo ledger: {result.rows:,} rows from {len(result.files)} files, {result.start} to {result.end}, "
-              f"in {settings.store.url}", highlight=False)
+              f"in {settings.store.url}", highlight=False, markup=False)
     notes = [f"total {_total(report.rows):,.2f} USD month to date; try `aispend report --by model,feature --month {month}`",
              *report.footer.lines()]
     _emit(report.rows, report.columns, fmt, title=f"This month ({month}) by provider", footer=notes)
@@ -253,7 +254,7 @@ def price_cmd() -> None:
         task = progress.add_task("pricing", total=None)
         rows = reprice(store, settings, on_rows=lambda n: progress.advance(task, n))
         unpriced = store.query("SELECT count(*) FROM ledger WHERE pricing_status = 'unpriced'")[0][0]
-    err.print(f"re-priced {rows:,} rows; {unpriced:,} unpriced (model not in the price book)", highlight=False)
+    err.print(f"re-priced {rows:,} rows; {unpriced:,} unpriced (model not in the price book)", highlight=False, markup=False)
 
 
 fx_app = typer.Typer(help="Dated exchange rates: rows keep their currency; cost_usd uses the rate of their day.",
@@ -273,10 +274,10 @@ def fx_import_cmd(
     settings = _settings()
     with _store(settings) as store:
         rates = import_fx(store, path)
-        err.print(f"{path}: {rates:,} rates", highlight=False)
+        err.print(f"{path}: {rates:,} rates", highlight=False, markup=False)
         if reprice_after:
             rows = reprice(store, settings)
-            err.print(f"re-priced {rows:,} ledger rows with them", highlight=False)
+            err.print(f"re-priced {rows:,} ledger rows with them", highlight=False, markup=False)
 
 
 @fx_app.command("list")
@@ -334,7 +335,7 @@ def main() -> None:
     except AispendError as exc:
         if state.debug:
             raise
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -349,7 +350,7 @@ def main() -> None:
             sys.exit(exc.exit_code)
         if state.debug:
             raise
-        err.print(f"[red]unexpected error:[/red] {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-                  highlight=False)
+        err.print(f"[red]unexpected error:[/red] {type(exc).__name__}: {escape(str(exc))} (run with --debug for the traceback)",
+                  highlight=False, markup=False)
         sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
