@@ -87,7 +87,7 @@ def normalize_sql(headers: list[str], from_sql: str, *, source: str, batch_id: s
     checks += s.required("BilledCost", "r_BilledCost", "p_billed", "a decimal number")
     checks += s.required("BillingCurrency", "r_BillingCurrency", "r_BillingCurrency", "a currency")
     provider_col = "ProviderName" if "ProviderName" in have else "ServiceProviderName"
-    checks += s.required(provider_col, f"coalesce(r_ProviderName, r_ServiceProviderName)", "p_provider", "a name")
+    checks += s.required(provider_col, "coalesce(r_ProviderName, r_ServiceProviderName)", "p_provider", "a name")
     allowed = ", ".join(s.lit(c) for c in CHARGE_CATEGORIES)
     checks += s.required("ChargeCategory", "r_ChargeCategory", f"CASE WHEN p_category IN ({allowed}) THEN 1 END",
                          "one of Usage, Purchase, Tax, Credit, Adjustment")

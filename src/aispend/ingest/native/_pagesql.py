@@ -10,8 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 from .. import sqlparts as s
-from ._pages import BPOS, POS, PROBLEM
+from . import NativeFormat, Probe
+from ._pages import BPOS, POS, PROBLEM, flatten
 
 AI = "'AI and Machine Learning'"
 
@@ -40,6 +43,27 @@ def json_raw(fields: dict[str, str | None]) -> dict[str, str]:
     """The raw layer over a :func:`flatten` table: the fields plus the positions and problem."""
     raw = raw_columns(fields, {n for n in fields.values() if n})
     return {f"r{POS}": POS, f"r{BPOS}": BPOS, f"r{PROBLEM}": PROBLEM, **raw}
+
+
+class PageFormat(NativeFormat):
+    """A report-API format: saved JSON pages flattened to ``raw_table``, or the console's CSV.
+
+    ``spec`` maps aliases to (JSON field, CSV header) as the vendor modules declare them.
+    """
+
+    raw_table: str
+    spec: dict[str, tuple[str | None, str | None]]
+
+    def tables(self, probe: Probe) -> dict[str, pa.Table]:
+        if probe.container != "json":
+            return {}
+        return {self.raw_table: flatten(probe.path, tuple(n for n, _ in self.spec.values() if n))}
+
+    def raw_source(self, probe: Probe, fields: dict[str, str | None]) -> tuple[dict[str, str], str]:
+        """The raw layer and the relation it reads: the flattened pages, or the CSV file."""
+        if probe.container == "json":
+            return json_raw(fields), self.raw_table
+        return raw_columns(fields, probe.headers), s.file_sql(str(probe.path), probe.container, probe.headers)
 
 
 class Checks:

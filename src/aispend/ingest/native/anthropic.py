@@ -20,13 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyarrow as pa
-
 from ...schema import MONEY_SQL
 from .. import sqlparts as s
-from . import Context, NativeFormat, Probe
+from . import Context, Probe
 from . import _anthropic as an
-from . import _pages as pg
 from . import _pagesql as ps
 
 TAGGED = ("cost_type", "token_type", "context_window", "inference_geo", "speed")
@@ -56,8 +53,10 @@ def _is_cost(result: dict[str, Any]) -> bool:
     return "amount" in result and not isinstance(result["amount"], dict) and "uncached_input_tokens" not in result
 
 
-class AnthropicCosts(NativeFormat):
+class AnthropicCosts(ps.PageFormat):
     name = "anthropic"
+    raw_table = "anthropic_costs_raw"
+    spec = SPEC
     priority = 42
     # A cost report for a set of days holds all of the organization's costs on those days: a newer
     # import of the same source that covers every day of an older one replaces it.
@@ -69,19 +68,10 @@ class AnthropicCosts(NativeFormat):
             return {"usage_date_utc", "cost_usd"} <= set(probe.headers)
         return an.is_anthropic_page(probe, _is_cost, '"amount"', '"currency"')
 
-    def tables(self, probe: Probe) -> dict[str, pa.Table]:
-        if probe.container != "json":
-            return {}
-        return {"anthropic_costs_raw": pg.flatten(probe.path, tuple(n for n, _ in SPEC.values() if n))}
-
     def normalize_sql(self, probe: Probe, ctx: Context) -> str:
         json_mode = probe.container == "json"
         fields = an.fields(SPEC, json_mode)
-        if json_mode:
-            raw, from_sql = ps.json_raw(fields), "anthropic_costs_raw"
-        else:
-            raw = ps.raw_columns(fields, probe.headers)
-            from_sql = s.file_sql(str(probe.path), probe.container, probe.headers)
+        raw, from_sql = self.raw_source(probe, fields)
         checks = ps.Checks(json_mode, fields)
         parsed = {
             # cents (API) or dollars (Console CSV) -> dollars, exact

@@ -21,12 +21,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyarrow as pa
-
 from .. import sqlparts as s
-from . import Context, NativeFormat, Probe
+from . import Context, Probe
 from . import _anthropic as an
-from . import _pages as pg
 from . import _pagesql as ps
 
 TOKENS = {
@@ -60,8 +57,10 @@ def _is_usage(result: dict[str, Any]) -> bool:
     return "uncached_input_tokens" in result or "cache_read_input_tokens" in result
 
 
-class AnthropicUsage(NativeFormat):
+class AnthropicUsage(ps.PageFormat):
     name = "anthropic-usage"
+    raw_table = "anthropic_usage_raw"
+    spec = SPEC
     priority = 43
     # One endpoint, so a newer import of the same source covering every bucket start of an older
     # one restates it (a 1h and a 1d import of the same days do not cover each other: see docs).
@@ -74,19 +73,10 @@ class AnthropicUsage(NativeFormat):
             return "usage_date_utc" in have and bool(CSV_SIGNS & have)
         return an.is_anthropic_page(probe, _is_usage, '"uncached_input_tokens"')
 
-    def tables(self, probe: Probe) -> dict[str, pa.Table]:
-        if probe.container != "json":
-            return {}
-        return {"anthropic_usage_raw": pg.flatten(probe.path, tuple(n for n, _ in SPEC.values() if n))}
-
     def normalize_sql(self, probe: Probe, ctx: Context) -> str:
         json_mode = probe.container == "json"
         fields = an.fields(SPEC, json_mode)
-        if json_mode:
-            raw, from_sql = ps.json_raw(fields), "anthropic_usage_raw"
-        else:
-            raw = ps.raw_columns(fields, probe.headers)
-            from_sql = s.file_sql(str(probe.path), probe.container, probe.headers)
+        raw, from_sql = self.raw_source(probe, fields)
         checks = ps.Checks(json_mode, fields)
         parsed = {f"p_{t}": s.integer(f"r_{t}") for t in TOKENS}
         values = an.period(checks, parsed, json_mode)

@@ -23,13 +23,10 @@ import under their own source and never restate these rows.
 
 from __future__ import annotations
 
-import pyarrow as pa
-
 from ...schema import MONEY_SQL
 from .. import sqlparts as s
-from . import Context, NativeFormat, Probe
+from . import Context, Probe
 from . import _openai as oa
-from . import _pages as pg
 from . import _pagesql as ps
 
 COSTS_OBJECT = "organization.costs.result"
@@ -77,8 +74,10 @@ def _line_item_parts() -> dict[str, str]:
     }
 
 
-class OpenAICosts(NativeFormat):
+class OpenAICosts(ps.PageFormat):
     name = "openai"
+    raw_table = "openai_costs_raw"
+    spec = SPEC
     priority = 40
     # A costs page for a set of days holds all of the organization's costs on those days: a newer
     # import of the same source that covers every day of an older one replaces it.
@@ -91,19 +90,10 @@ class OpenAICosts(NativeFormat):
             return "amount_value" in have and bool({"start_time", "start_time_iso"} & have)
         return oa.is_openai_page(probe, COSTS_OBJECT)
 
-    def tables(self, probe: Probe) -> dict[str, pa.Table]:
-        if probe.container != "json":
-            return {}
-        return {"openai_costs_raw": pg.flatten(probe.path, tuple(n for n, _ in SPEC.values() if n))}
-
     def normalize_sql(self, probe: Probe, ctx: Context) -> str:
         json_mode = probe.container == "json"
         fields = oa.fields(SPEC, json_mode)
-        if json_mode:
-            raw, from_sql = ps.json_raw(fields), "openai_costs_raw"
-        else:
-            raw = ps.raw_columns(fields, probe.headers)
-            from_sql = s.file_sql(str(probe.path), probe.container, probe.headers)
+        raw, from_sql = self.raw_source(probe, fields)
         checks = ps.Checks(json_mode, fields)
         parsed = {
             "p_amount": ps.money("r_amount"),

@@ -19,12 +19,9 @@ The Costs API (``openai`` format) bills the same money: these rows import under 
 
 from __future__ import annotations
 
-import pyarrow as pa
-
 from .. import sqlparts as s
-from . import Context, NativeFormat, Probe
+from . import Context, Probe
 from . import _openai as oa
-from . import _pages as pg
 from . import _pagesql as ps
 
 USAGE_OBJECT = "organization.usage."
@@ -53,8 +50,10 @@ def _csv_kind(headers: set[str]) -> str | None:
     return None
 
 
-class OpenAIUsage(NativeFormat):
+class OpenAIUsage(ps.PageFormat):
     name = "openai-usage"
+    raw_table = "openai_usage_raw"
+    spec = SPEC
     priority = 41
     # Only the same file (content or path) is replaced: ten endpoints share this source, and a
     # page of one endpoint says nothing about another's days.
@@ -69,20 +68,13 @@ class OpenAIUsage(NativeFormat):
             return times and "amount_value" not in have and bool({"num_model_requests", *QUANTITIES} & have)
         return oa.is_openai_page(probe, USAGE_OBJECT)
 
-    def tables(self, probe: Probe) -> dict[str, pa.Table]:
-        if probe.container != "json":
-            return {}
-        return {"openai_usage_raw": pg.flatten(probe.path, tuple(n for n, _ in SPEC.values() if n))}
-
     def normalize_sql(self, probe: Probe, ctx: Context) -> str:
         json_mode = probe.container == "json"
         fields = oa.fields(SPEC, json_mode)
+        raw, from_sql = self.raw_source(probe, fields)
         if json_mode:
-            raw, from_sql = ps.json_raw(fields), "openai_usage_raw"
             kind = f"nullif(regexp_extract(r_object, {s.lit(_KIND)}, 1), '')"
         else:
-            raw = ps.raw_columns(fields, probe.headers)
-            from_sql = s.file_sql(str(probe.path), probe.container, probe.headers)
             kind = s.lit(_csv_kind(set(probe.headers)))
         checks = ps.Checks(json_mode, fields)
         parsed = {f"p_{c}": s.integer(f"r_{c}") for c in (*COUNTERS, *QUANTITIES)}
