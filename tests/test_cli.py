@@ -10,7 +10,7 @@ import pytest
 
 from .conftest import FOCUS_SAMPLE, run_cli
 
-COMMANDS = ["import", "report", "export", "demo", "price", "rejects", "imports", "schema"]
+COMMANDS = ["import", "report", "export", "demo", "price", "rejects", "imports", "schema", "sync", "renormalize"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

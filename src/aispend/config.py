@@ -137,8 +137,35 @@ class CsvMapping(_Strict):
         return self
 
 
+class SourceConfig(_Strict):
+    """``[sources.NAME]``: a read-only API source. Keys beyond these are the connector's own.
+
+    The connector of ``type`` validates the whole table with its ``settings_model`` (a subclass)
+    when the file is loaded, so a typo is named before any network call.
+    """
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    api_key: SecretRef | None = None
+    base_url: str | None = None
+    environment: str | None = None  # default attribution of the rows this source loads
+    owner: str | None = None
+    project: str | None = None
+    restatement_days: int = Field(default=3, ge=0, le=90)  # re-pulled days before the cursor
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _no_literal(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            # The value is never echoed: it is probably a real key.
+            raise ValueError('a literal key is not allowed in aispend.toml (the value is not shown); '
+                             'write api_key = { env = "NAME" } or { file = "/path" }')
+        return value
+
+
 class Settings(_Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
+    sources: dict[str, SourceConfig] = Field(default_factory=dict)
     pricing: PricingConfig = Field(default_factory=PricingConfig)
     csv_mappings: dict[str, CsvMapping] = Field(default_factory=dict)
     path: Path | None = Field(default=None, exclude=True)
@@ -168,6 +195,10 @@ def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
     from .ingest.presets import preset_mappings  # local: presets build on this module
 
     settings.csv_mappings = {**preset_mappings(), **settings.csv_mappings}  # a user mapping wins
+    if settings.sources:
+        from .connectors import validate_sources  # local: connectors build on this module
+
+        settings.sources = validate_sources(settings.sources, path)
     if url := os.environ.get("AISPEND_STORE_URL"):
         settings.store.url = url
     return settings

@@ -8,6 +8,7 @@
     │   ├── FormatDetectionError      no known format matches the file's header
     │   └── ValidationError           rows failed validation; carries each RowError
     ├── PricingError                  the price book or an override is unusable
+    ├── SyncError                     an API source cannot be pulled (status, URL, next step; secrets redacted)
     └── ExportError                   an export cannot be written or failed its validation
 
 The CLI prints ``str(error)`` and exits non-zero; tracebacks only with ``--debug``.
@@ -79,6 +80,14 @@ class ValidationError(ImportError_):
 
 class PricingError(AispendError):
     pass
+
+
+class SyncError(AispendError):
+    """A source's API could not be pulled or its pages could not be loaded."""
+
+    def __init__(self, message: str, *, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 class ExportError(AispendError):

@@ -24,7 +24,7 @@ from ..config import Settings
 from ..errors import ImportError_, RowError, ValidationError
 from ..pricing import Pricer
 from ..schema import COLUMN_NAMES
-from ..store import Store
+from ..store import Store, Transaction
 from . import csvmap, focus
 from .batches import restate, retire_batch
 from .detect import FileFormat, detect
@@ -76,24 +76,94 @@ def _row_errors(batch: pa.RecordBatch, first_line: int, path: str, limit: int | 
     return errors
 
 
-def _with_row_ids(con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch, key: str, first_ordinal: int) -> pa.Table:
+def _with_row_ids(
+    con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch, key: str, first_ordinal: int,
+    natural_key: tuple[str, ...] | None = None,
+) -> pa.Table:
     """The batch's valid rows with row_id = md5(file content hash, record ordinal).
 
-    Stable across re-imports of the same file. Only the id column goes through DuckDB.
+    Stable across re-imports of the same file. Only the id column goes through DuckDB. With
+    ``natural_key`` (API sync: ledger columns that identify a charge) the id is md5(key, those
+    values) instead, so a re-pulled window yields the same ids whatever the vendor's row order.
     """
     table = pa.Table.from_batches([batch])
     ordinals = pa.array(np.arange(first_ordinal, first_ordinal + batch.num_rows, dtype=np.int64))
     if batch.column("_error").null_count != batch.num_rows:
         valid = pc.is_null(batch.column("_error"))
         table, ordinals = table.filter(valid), ordinals.filter(valid)
-    ids = (
-        con.from_arrow(pa.table({"o": ordinals}))
-        .query("ids_in", f"SELECT md5({key!r} || CAST(o AS VARCHAR)) AS row_id FROM ids_in")
-        .to_arrow_table()
-        .column(0)
-    )
+    if natural_key:
+        parts = ", ".join(f"coalesce(CAST({c} AS VARCHAR), '\u2400')" for c in natural_key)
+        ids = (
+            con.from_arrow(table.select(list(natural_key)))
+            .query("ids_in", f"SELECT md5(concat_ws('|', {key!r}, {parts})) AS row_id FROM ids_in")
+            .to_arrow_table()
+            .column(0)
+        )
+    else:
+        ids = (
+            con.from_arrow(pa.table({"o": ordinals}))
+            .query("ids_in", f"SELECT md5({key!r} || CAST(o AS VARCHAR)) AS row_id FROM ids_in")
+            .to_arrow_table()
+            .column(0)
+        )
     table = table.set_column(table.schema.get_field_index("row_id"), "row_id", ids.cast(pa.string()))
     return table.select(list(COLUMN_NAMES))
+
+
+@dataclass
+class Loaded:
+    rows_loaded: int = 0
+    total_errors: int = 0
+    rejects: list[RowError] = field(default_factory=list)
+
+
+def load_rows(
+    tx: Transaction,
+    staging: duckdb.DuckDBPyConnection,
+    sql: str,
+    pricer: Pricer,
+    *,
+    label: str,
+    id_key: str,
+    header_lines: int = 0,
+    keep: int | None = ValidationError.shown,
+    skip_invalid: bool = False,
+    natural_key: tuple[str, ...] | None = None,
+    on_rows: Callable[[int], None] | None = None,
+) -> Loaded:
+    """The core both imports and API sync share: stream a normalizer's SELECT, validate ``_error``,
+    give row ids, price and append to the ledger inside ``tx``.
+
+    Rows are appended only while no row failed (or with ``skip_invalid``); the caller decides
+    what a failure means (imports raise :class:`ValidationError`, which rolls ``tx`` back).
+    """
+    out = Loaded()
+    ordinal = 0
+    reader = staging.sql(sql).to_arrow_reader(BATCH_ROWS)
+    ids_con = staging.cursor()  # the staging connection is busy streaming
+    for batch in reader:
+        first_line = ordinal + 1 + header_lines
+        n_bad = batch.num_rows - batch.column("_error").null_count
+        if n_bad:
+            out.total_errors += n_bad
+            room = None if keep is None else max(keep - len(out.rejects), 0)
+            out.rejects += _row_errors(batch, first_line, label, room)
+        if not out.total_errors or skip_invalid:
+            rows = _with_row_ids(ids_con, batch, id_key, ordinal, natural_key)
+            out.rows_loaded += tx.append("ledger", pricer.price(rows))
+        ordinal += batch.num_rows
+        if on_rows:
+            on_rows(batch.num_rows)
+    return out
+
+
+def new_staging() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB where a normalizer's SELECT runs (never the ledger's connection)."""
+    staging = duckdb.connect()
+    staging.execute("SET TimeZone = 'UTC'")
+    staging.execute("SET enable_progress_bar = false")  # it would print into --json output
+    staging.execute("SET preserve_insertion_order = true")  # rows stream in file order: line numbers
+    return staging
 
 
 def import_file(
@@ -118,10 +188,7 @@ def import_file(
     now = datetime.now(UTC).replace(tzinfo=None)
     result = ImportResult(str(path), file_format.label, source, batch_id)
 
-    staging = duckdb.connect()
-    staging.execute("SET TimeZone = 'UTC'")
-    staging.execute("SET enable_progress_bar = false")  # it would print into --json output
-    staging.execute("SET preserve_insertion_order = true")  # rows stream in file order: line numbers
+    staging = new_staging()
     pricer = pricer or Pricer.for_store(store, settings)
     sql = _normalize_sql(file_format, path, source, batch_id, now.isoformat(sep=" "), staging)
     header_lines = file_format.native.header_lines_for(file_format.probe) if file_format.native else HEADER_LINES
@@ -138,23 +205,10 @@ def import_file(
                 result.replaced_rows += retire_batch(tx, old, replaced_by=batch_id)
                 result.replaced_batches.append(old)
 
-            ordinal = 0
             try:
-                reader = staging.sql(sql).to_arrow_reader(BATCH_ROWS)
-                ids_con = staging.cursor()  # the staging connection is busy streaming
-                for batch in reader:
-                    first_line = ordinal + 1 + header_lines
-                    n_bad = batch.num_rows - batch.column("_error").null_count
-                    if n_bad:
-                        total_errors += n_bad
-                        room = None if keep is None else max(keep - len(result.rejects), 0)
-                        result.rejects += _row_errors(batch, first_line, str(path), room)
-                    if not total_errors or skip_invalid:
-                        rows = _with_row_ids(ids_con, batch, sha, ordinal)
-                        result.rows_loaded += tx.append("ledger", pricer.price(rows))
-                    ordinal += batch.num_rows
-                    if on_rows:
-                        on_rows(batch.num_rows)
+                loaded = load_rows(tx, staging, sql, pricer, label=str(path), id_key=sha, header_lines=header_lines,
+                                   keep=keep, skip_invalid=skip_invalid, on_rows=on_rows)
+                result.rows_loaded, total_errors, result.rejects = loaded.rows_loaded, loaded.total_errors, loaded.rejects
             except duckdb.Error as exc:
                 raise ImportError_(f"{path}: cannot parse the file: {_first_line(exc)}; nothing was imported") from None
 

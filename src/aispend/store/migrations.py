@@ -64,3 +64,33 @@ MIGRATIONS.append(
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]
+
+MIGRATIONS.append(
+    (
+        3,
+        "API sync: raw landing and cursors",
+        [
+            # One row per page as the vendor sent it (never headers or keys), with the window it
+            # answers: renormalize replays these without calling the vendor.
+            """CREATE TABLE raw_pages (
+  source VARCHAR NOT NULL,
+  endpoint VARCHAR NOT NULL,
+  batch_id VARCHAR NOT NULL,
+  window_start TIMESTAMP NOT NULL,
+  window_end TIMESTAMP NOT NULL,
+  granularity VARCHAR NOT NULL,
+  page_no INTEGER NOT NULL,
+  fetched_at TIMESTAMP NOT NULL,
+  body VARCHAR NOT NULL
+)""",
+            """CREATE TABLE sync_state (
+  source VARCHAR PRIMARY KEY,
+  cursor TIMESTAMP,
+  last_success TIMESTAMP,
+  last_error VARCHAR
+)""",
+        ],
+    )
+)
+
+LATEST_VERSION = MIGRATIONS[-1][0]

@@ -1,0 +1,29 @@
+"""Fake vendor servers, one per connector type: the conformance suite runs every connector
+against its fake, so a new connector registers its fake here (and fails the suite until it does)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FakeSpec:
+    server: Callable[[], Any]  # a context manager with .base_url, .key (accepted) and .requests
+    settings: Callable[[str, str], dict[str, Any]]  # (base_url, env var of the key) -> [sources.NAME]
+    window: tuple[date, date]  # a window with data
+
+
+def _openai() -> FakeSpec:
+    from .openai_server import FakeOpenAI
+
+    return FakeSpec(
+        server=lambda: FakeOpenAI(seed=3),
+        settings=lambda url, env: {"type": "openai", "api_key": {"env": env}, "base_url": url},
+        window=(date(2026, 1, 1), date(2026, 1, 15)),
+    )
+
+
+FAKES: dict[str, Callable[[], FakeSpec]] = {"openai": _openai}
