@@ -26,4 +26,14 @@ def _openai() -> FakeSpec:
     )
 
 
-FAKES: dict[str, Callable[[], FakeSpec]] = {"openai": _openai}
+def _anthropic() -> FakeSpec:
+    from .anthropic_server import FakeAnthropic
+
+    return FakeSpec(
+        server=lambda: FakeAnthropic(seed=3),
+        settings=lambda url, env: {"type": "anthropic", "api_key": {"env": env}, "base_url": url},
+        window=(date(2026, 1, 1), date(2026, 1, 15)),
+    )
+
+
+FAKES: dict[str, Callable[[], FakeSpec]] = {"openai": _openai, "anthropic": _anthropic}

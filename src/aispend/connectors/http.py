@@ -29,7 +29,7 @@ from ..errors import SyncError
 
 log = logging.getLogger("aispend.connectors.http")
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 529})  # 529: Anthropic overloaded_error
 _SECRET_PARAM = re.compile(r"(?i)((?:api[_-]?key|key|token|access_token|secret|sig|signature)=)[^&\s]+")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 REDACTED = "***"
