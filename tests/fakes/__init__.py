@@ -36,4 +36,38 @@ def _anthropic() -> FakeSpec:
     )
 
 
-FAKES: dict[str, Callable[[], FakeSpec]] = {"openai": _openai, "anthropic": _anthropic}
+def _openrouter() -> FakeSpec:
+    from datetime import UTC, datetime, timedelta
+
+    from .openrouter_server import FakeOpenRouter
+
+    today = datetime.now(UTC).date()  # the API only keeps the last 30 completed days
+    return FakeSpec(
+        server=lambda: FakeOpenRouter(seed=3),
+        settings=lambda url, env: {"type": "openrouter", "api_key": {"env": env}, "base_url": url},
+        window=(today - timedelta(days=15), today - timedelta(days=1)),
+    )
+
+
+def _azure() -> FakeSpec:
+    from .azure_server import CLIENT_ID, SCOPE, TENANT, FakeAzure
+
+    return FakeSpec(
+        server=lambda: FakeAzure(seed=3),
+        settings=lambda url, env: {"type": "azure", "tenant_id": TENANT, "client_id": CLIENT_ID,
+                                   "client_secret": {"env": env}, "scope": SCOPE, "base_url": url, "login_url": url},
+        window=(date(2026, 1, 1), date(2026, 1, 15)),
+    )
+
+
+def _aws() -> FakeSpec:
+    from .aws_ce_server import KEY_ID, FakeCostExplorer
+
+    return FakeSpec(
+        server=lambda: FakeCostExplorer(seed=3),
+        settings=lambda url, env: {"type": "aws", "access_key_id": KEY_ID, "api_key": {"env": env}, "base_url": url},
+        window=(date(2026, 1, 1), date(2026, 1, 15)),
+    )
+
+
+FAKES: dict[str, Callable[[], FakeSpec]] = {"openai": _openai, "aws": _aws, "anthropic": _anthropic, "openrouter": _openrouter, "azure": _azure}

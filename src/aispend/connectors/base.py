@@ -84,6 +84,11 @@ class Connector(abc.ABC):
     def auth_headers(self, secret: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {secret}"}
 
+    def fetch(self, http: HttpClient, endpoint: Endpoint, params: Params, what: str) -> str:
+        """One page's body. Default: GET the endpoint with ``params``; a POST-query API (Azure's
+        body plus ``nextLink``) overrides this and keeps its cursor in ``params``."""
+        return http.get(self.url(endpoint), params, what=what).text
+
     def ledger_sources(self) -> list[str]:
         return sorted({self.name + e.ledger_suffix for e in self.endpoints()})
 
@@ -115,7 +120,7 @@ class Connector(abc.ABC):
             if page_no > MAX_PAGES or tuple(params) in seen:
                 raise SyncError(f"{what}: the vendor's page cursor does not end; nothing was loaded")
             seen.add(tuple(params))
-            body = http.get(self.url(endpoint), params, what=what).text
+            body = self.fetch(http, endpoint, params, what)
             try:
                 doc = json.loads(body, parse_float=Decimal)
             except ValueError as exc:

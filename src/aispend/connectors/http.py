@@ -68,6 +68,20 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 
+# Waits a vendor asks for: the standard header, and Azure Cost Management's QPU/entity throttles
+# (vendors.md §5.1); the longest one present wins.
+RETRY_AFTER_HEADERS = ("retry-after", "x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after",
+                       "x-ms-ratelimit-microsoft.costmanagement-entity-retry-after",
+                       "x-ms-ratelimit-microsoft.costmanagement-tenant-retry-after",
+                       "x-ms-ratelimit-microsoft.costmanagement-clienttype-retry-after",
+                       "x-ms-ratelimit-microsoft.consumption-retry-after")
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    waits = [w for h in RETRY_AFTER_HEADERS if (w := retry_after_seconds(headers.get(h))) is not None]
+    return max(waits) if waits else None
+
+
 DEFAULT_POLICY = RetryPolicy()
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
@@ -105,7 +119,15 @@ class HttpClient:
 
     def get(self, url: str, params: Any = None, *, what: str = "") -> httpx.Response:
         """GET with retries; a 2xx response, or a :class:`SyncError` saying what to do."""
-        request = self._client.build_request("GET", url, params=params)
+        return self.request("GET", url, params, what=what)
+
+    def request(self, method: str, url: str, params: Any = None, *, json: Any = None, data: Any = None,
+                headers: Mapping[str, str] | None = None, what: str = "") -> httpx.Response:
+        """Any method (POST query APIs: Azure, AWS) with the same retries, redaction and errors.
+
+        ``headers`` are added to this request only (e.g. a bearer token got at run time).
+        """
+        request = self._client.build_request(method, url, params=params, json=json, data=data, headers=headers)
         shown = self.redact(str(request.url))
         where = f"{what}: " if what else ""
         for attempt in range(1, self.policy.max_attempts + 1):
@@ -116,21 +138,21 @@ class HttpClient:
                 problem, retry_after, status = f"{type(exc).__name__}: {self.redact(str(exc))}", None, None
             else:
                 if response.is_success:
-                    log.debug("GET %s -> %s", shown, response.status_code)
+                    log.debug("%s %s -> %s", method, shown, response.status_code)
                     return response
                 status = response.status_code
                 problem = f"{status} {response.reason_phrase}: {self._message(response)}"
                 if status not in RETRY_STATUSES:
-                    raise SyncError(f"{where}GET {shown} failed with {problem}; {self._next_step(status)}",
+                    raise SyncError(f"{where}{method} {shown} failed with {problem}; {self._next_step(status)}",
                                     status=status)
-                retry_after = retry_after_seconds(response.headers.get("retry-after"))
+                retry_after = _retry_after(response.headers)
             if attempt == self.policy.max_attempts:
                 break
             wait = self._backoff(attempt, retry_after)
-            log.info("GET %s: %s; retry %d/%d in %.1fs", shown, problem, attempt, self.policy.max_attempts - 1, wait)
+            log.info("%s %s: %s; retry %d/%d in %.1fs", method, shown, problem, attempt, self.policy.max_attempts - 1, wait)
             self.waited += wait
             self.sleep(wait)
-        raise SyncError(f"{where}GET {shown} failed after {self.policy.max_attempts} attempts, last with {problem}; "
+        raise SyncError(f"{where}{method} {shown} failed after {self.policy.max_attempts} attempts, last with {problem}; "
                         "the vendor is rate limiting or unavailable: try again later, or sync a shorter window",
                         status=status)
 
@@ -140,6 +162,8 @@ class HttpClient:
             body = response.json()
             err = body.get("error") if isinstance(body, dict) else None
             text = err.get("message") if isinstance(err, dict) else (err or response.text)
+            if isinstance(body, dict) and body.get("error_description"):  # OAuth2 (Entra ID) token errors
+                text = f"{err}: {body['error_description']}"
         except ValueError:
             text = response.text
         text = " ".join(str(text).split())
