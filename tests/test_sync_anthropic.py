@@ -153,7 +153,7 @@ def test_500_and_overloaded_529_are_retried_with_backoff(store, settings, fake, 
 
 
 def test_a_bad_key_names_the_admin_key_and_other_sources_still_sync(workdir, store, fake, monkeypatch, caplog):
-    wrong = "sk-ant-api03-WRONGkey-do-not-print-0987654321"
+    wrong = "sk-ant-api03-WRONG.key.do.not.print"
     monkeypatch.setenv("BAD_KEY", wrong)
     settings = settings_for(workdir, {"bad": ant(fake, api_key={"env": "BAD_KEY"}), "good": ant(fake)})
     caplog.set_level(logging.DEBUG)

@@ -134,7 +134,7 @@ def test_throttling_that_never_ends_fails_with_the_next_step(store, settings, fa
 
 @pytest.mark.parametrize(("change", "status", "code"), [
     ({"secret": "wrong-" + SECRET[::-1]}, 403, "InvalidSignatureException"),
-    ({"key_id": "AKIAUNKNOWNKEY000000"}, 403, "UnrecognizedClientException"),
+    ({"key_id": "AKIA.UNKNOWN.KEY.000"}, 403, "UnrecognizedClientException"),
     ({"denied": True}, 400, "AccessDeniedException"),
 ])
 def test_bad_credentials_name_the_iam_key_and_the_permission(workdir, store, fake, monkeypatch, caplog, change,

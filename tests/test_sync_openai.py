@@ -94,7 +94,7 @@ def test_persistent_429_fails_after_the_attempt_cap(store, settings, fake):
 
 
 def test_a_bad_key_says_check_the_admin_key_and_other_sources_still_sync(workdir, store, fake, monkeypatch, caplog):
-    wrong = "sk-admin-WRONGkey-do-not-print-0987654321"
+    wrong = "sk-admin-WRONG.key.do.not.print"
     monkeypatch.setenv("BAD_KEY", wrong)
     settings = settings_for(workdir, {"bad": oai(fake, api_key={"env": "BAD_KEY"}), "good": oai(fake)})
     caplog.set_level(logging.DEBUG)

@@ -213,7 +213,7 @@ def test_500_is_retried_with_backoff_then_succeeds(store, settings, fake):
 
 
 @pytest.mark.parametrize(("key", "status", "said"), [
-    ("sk-or-v1-WRONGkey-do-not-print-0987654321", 401, "User not found."),
+    ("sk-or-v1-WRONG.key.do.not.print", 401, "User not found."),
     (INFERENCE_KEY, 403, "Only management keys"),
 ])
 def test_a_refused_key_names_the_management_key_and_other_sources_still_sync(

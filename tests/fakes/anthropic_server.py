@@ -32,7 +32,7 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
-KEY = "sk-ant-admin01-FAKEtestKEY0123456789abcdef-AA"
+KEY = "sk-ant-admin01-FAKE.test.key"
 VERSION = "2023-06-01"
 WIDTHS = {"1m": 60, "1h": 3600, "1d": 86400}
 USAGE_LIMITS = {"1m": (60, 1440), "1h": (24, 168), "1d": (7, 31)}  # (default, max)

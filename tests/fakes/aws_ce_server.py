@@ -40,7 +40,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
-KEY_ID = "AKIAFAKETESTKEY00001"
+KEY_ID = "AKIA.FAKE.TEST.KEY.1"
 SECRET = "fakeSecretAccessKey/0123456789+ABCDEFGHIJklmnopq"
 TARGET = "AWSInsightsIndexService.GetCostAndUsage"
 ACCOUNT = "123456789012"

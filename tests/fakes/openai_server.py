@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
-KEY = "sk-admin-FAKEtestKEY0123456789abcdef"
+KEY = "sk-admin-FAKE.test.key.0123"
 WIDTHS = {"1m": 60, "1h": 3600, "1d": 86400}
 USAGE_LIMITS = {"1m": (60, 1440), "1h": (24, 168), "1d": (7, 31)}  # (default, max)
 MODEL_KEYS = ["project_id", "user_id", "api_key_id", "model"]

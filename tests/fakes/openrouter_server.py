@@ -33,8 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 from urllib.parse import parse_qsl, urlsplit
 
-KEY = "sk-or-v1-mgmt-FAKEtestKEY0123456789abcdef0123456789abcdef"
-INFERENCE_KEY = "sk-or-v1-infer-FAKEtestKEY0123456789abcdef0123456789ab"
+KEY = "sk-or-v1-mgmt-FAKE.test.key"
+INFERENCE_KEY = "sk-or-v1-infer-FAKE.test.key"
 PATH = "/api/v1/activity"
 HISTORY_DAYS = 30
 KNOWN = {"date", "api_key_hash", "workspace_id", "user_id", "group_by"}
