@@ -22,15 +22,14 @@ fractional cents, as the real API sends it.
 from __future__ import annotations
 
 import base64
-import json
 import random
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
+
+from ._http import LocalServer, Request
 
 KEY = "sk-ant-admin01-FAKE.test.key"
 VERSION = "2023-06-01"
@@ -85,7 +84,7 @@ class Refused(Exception):
 
 
 @dataclass
-class FakeAnthropic:
+class FakeAnthropic(LocalServer):
     seed: int = 7
     key: str = KEY
     max_seconds: float = 120.0
@@ -95,40 +94,14 @@ class FakeAnthropic:
     requests: list[tuple[str, list[tuple[str, str]], int]] = field(default_factory=list)
     _ids: int = 0
 
-    def __enter__(self) -> FakeAnthropic:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                status, body, headers = fake.handle(self.path, dict(self.headers.items()))
-                data = body if isinstance(body, bytes) else json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        self._timer = threading.Timer(self.max_seconds, self._server.shutdown)
-        self._timer.daemon = True
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
-        self._server.shutdown()
-        self._server.server_close()
+    def respond(self, request: Request) -> tuple[int, object, dict[str, str]]:
+        if request.method != "GET":
+            return 405, b"", {}
+        return self.handle(request.path, dict(request.headers.items()))
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        return f"{self.origin}/v1"
 
     def restate(self, day: date) -> None:
         self.versions[day] = self.versions.get(day, 0) + 1

@@ -37,8 +37,9 @@ import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any
+
+from ._http import LocalServer, Request
 
 KEY_ID = "AKIA.FAKE.TEST.KEY.1"
 SECRET = "fakeSecretAccessKey/0123456789+ABCDEFGHIJklmnopq"
@@ -99,7 +100,7 @@ def _sign(key: bytes, msg: str) -> bytes:
 
 
 @dataclass
-class FakeCostExplorer:
+class FakeCostExplorer(LocalServer):
     seed: int = 7
     key: str = SECRET  # the secret access key (what the source's api_key holds)
     key_id: str = KEY_ID
@@ -112,48 +113,19 @@ class FakeCostExplorer:
     versions: dict[date, int] = field(default_factory=dict)  # restated days
     requests: list[tuple[dict[str, Any], int]] = field(default_factory=list)  # (request body, status)
     _tokens: dict[str, tuple[str, int]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def __enter__(self) -> Self:
-        fake = self
+    content_type = "application/x-amz-json-1.1"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
-                status, body = fake.handle(self.path, dict(self.headers.items()), raw)
-                data = body if isinstance(body, bytes) else json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-amz-json-1.1")
-                self.send_header("Content-Length", str(len(data)))
-                self.send_header("x-amzn-RequestId", f"fake-{len(fake.requests):08d}")
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._lock = threading.Lock()
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        self._timer = threading.Timer(self.max_seconds, self._server.shutdown)
-        self._timer.daemon = True
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
-        self._server.shutdown()
-        self._server.server_close()
+    def respond(self, request: Request) -> tuple[int, object, dict[str, str]]:
+        if request.method != "POST":
+            return 404, b"", {}
+        status, body = self.handle(request.path, dict(request.headers.items()), request.body)
+        return status, body, {"x-amzn-RequestId": f"fake-{len(self.requests):08d}"}
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.origin
 
     def restate(self, day: date) -> None:
         self.versions[day] = self.versions.get(day, 0) + 1

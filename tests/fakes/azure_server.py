@@ -25,12 +25,12 @@ import base64
 import json
 import random
 import re
-import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
+
+from ._http import LocalServer, Request
 
 TENANT = "11111111-2222-3333-4444-555555555555"
 CLIENT_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
@@ -65,7 +65,7 @@ class Fault:
 
 
 @dataclass
-class FakeAzure:
+class FakeAzure(LocalServer):
     seed: int = 7
     key: str = SECRET  # the client secret the principal has
     page_rows: int = 100
@@ -79,50 +79,20 @@ class FakeAzure:
     bodies: list[dict] = field(default_factory=list)  # query bodies received, in order
     tokens: set[str] = field(default_factory=set)
 
-    def __enter__(self) -> FakeAzure:
-        fake = self
+    content_type = "application/json; charset=utf-8"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode()
-                status, body, headers = fake.handle(self.path, self.headers.get("Authorization", ""), raw,
-                                                    self.headers.get("Content-Type", ""))
-                data = body if isinstance(body, bytes) else _dumps(body).encode()
-                if status == 204:
-                    data = b""
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
+    def respond(self, request: Request) -> tuple[int, object, dict[str, str]]:
+        if request.method != "POST":
+            return 405, b"", {}
+        return self.handle(request.path, request.headers.get("Authorization", ""), request.body.decode(),
+                           request.headers.get("Content-Type", ""))
 
-            def do_GET(self) -> None:
-                self.send_response(405)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        self._timer = threading.Timer(self.max_seconds, self._server.shutdown)
-        self._timer.daemon = True
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
-        self._server.shutdown()
-        self._server.server_close()
+    def encode(self, body: object) -> bytes:
+        return _dumps(body).encode()
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.origin
 
     def restate(self, day: date) -> None:
         self.versions[day] = self.versions.get(day, 0) + 1

@@ -17,14 +17,13 @@ Data is deterministic: generated from (seed, endpoint, bucket start, restatement
 from __future__ import annotations
 
 import base64
-import json
 import random
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
+
+from ._http import LocalServer, Request
 
 KEY = "sk-admin-FAKE.test.key.0123"
 WIDTHS = {"1m": 60, "1h": 3600, "1d": 86400}
@@ -58,7 +57,7 @@ class Fault:
 
 
 @dataclass
-class FakeOpenAI:
+class FakeOpenAI(LocalServer):
     seed: int = 7
     key: str = KEY
     max_seconds: float = 120.0
@@ -67,40 +66,14 @@ class FakeOpenAI:
     versions: dict[date, int] = field(default_factory=dict)  # restated days
     requests: list[tuple[str, list[tuple[str, str]], int]] = field(default_factory=list)
 
-    def __enter__(self) -> FakeOpenAI:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                status, body, headers = fake.handle(self.path, self.headers.get("Authorization", ""))
-                data = body if isinstance(body, bytes) else json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        self._timer = threading.Timer(self.max_seconds, self._server.shutdown)
-        self._timer.daemon = True
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
-        self._server.shutdown()
-        self._server.server_close()
+    def respond(self, request: Request) -> tuple[int, object, dict[str, str]]:
+        if request.method != "GET":
+            return 405, b"", {}
+        return self.handle(request.path, request.headers.get("Authorization", ""))
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        return f"{self.origin}/v1"
 
     def restate(self, day: date) -> None:
         self.versions[day] = self.versions.get(day, 0) + 1

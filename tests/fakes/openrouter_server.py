@@ -21,17 +21,15 @@ them (tiny ones in exponent form, like ``1.3e-05``); the truth for tests is thos
 
 from __future__ import annotations
 
-import json
 import random
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Self
 from urllib.parse import parse_qsl, urlsplit
+
+from ._http import LocalServer, Request
 
 KEY = "sk-or-v1-mgmt-FAKE.test.key"
 INFERENCE_KEY = "sk-or-v1-infer-FAKE.test.key"
@@ -70,7 +68,7 @@ class Refused(Exception):
 
 
 @dataclass
-class FakeOpenRouter:
+class FakeOpenRouter(LocalServer):
     seed: int = 7
     key: str = KEY
     inference_key: str = INFERENCE_KEY
@@ -81,40 +79,14 @@ class FakeOpenRouter:
     versions: dict[date, int] = field(default_factory=dict)  # restated days
     requests: list[tuple[str, list[tuple[str, str]], int]] = field(default_factory=list)
 
-    def __enter__(self) -> Self:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                status, body, headers = fake.handle(self.path, dict(self.headers.items()))
-                data = body if isinstance(body, bytes) else json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        self._timer = threading.Timer(self.max_seconds, self._server.shutdown)
-        self._timer.daemon = True
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
-        self._server.shutdown()
-        self._server.server_close()
+    def respond(self, request: Request) -> tuple[int, object, dict[str, str]]:
+        if request.method != "GET":
+            return 405, b"", {}
+        return self.handle(request.path, dict(request.headers.items()))
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/api/v1"
+        return f"{self.origin}/api/v1"
 
     def utc_today(self) -> date:
         return self.today or datetime.now(UTC).date()
