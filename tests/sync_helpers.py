@@ -11,6 +11,18 @@ from aispend.config import load_settings
 from aispend.connectors.http import RetryPolicy
 
 FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_wait=5.0, jitter=0.1)
+
+
+class Killed(BaseException):
+    """Stands for the process dying: not an Exception, so nothing on the way catches it."""
+
+
+def run_sync(store, settings, window, **kw):
+    """One sync of every configured source over ``window``, retrying fast (tests never sleep long)."""
+    from aispend.sync import sync
+
+    kw.setdefault("policy", FAST)
+    return sync(store, settings, None, *window, **kw)
 VOLATILE = ("ingested_at", "batch_id")
 
 

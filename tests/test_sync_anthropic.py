@@ -13,18 +13,14 @@ import pytest
 
 from aispend.connectors import make_connector
 from aispend.store import open_store
-from aispend.sync import renormalize, sync
+from aispend.sync import renormalize
 
 from .fakes.anthropic_server import KEY, TOKENS, FakeAnthropic, Fault
-from .sync_helpers import FAST, billed, ledger, settings_for
+from .sync_helpers import Killed, billed, ledger, run_sync, settings_for
 
 JAN, APR = date(2026, 1, 1), date(2026, 4, 1)
 WEEK = (date(2026, 3, 1), date(2026, 3, 8))
 COST, USAGE = "/organizations/cost_report", "/organizations/usage_report/messages"
-
-
-class Killed(BaseException):
-    """Stands for the process dying: not an Exception, so nothing on the way catches it."""
 
 
 @pytest.fixture
@@ -44,8 +40,7 @@ def settings(workdir, fake):
 
 
 def run(store, settings, window=WEEK, **kw):
-    kw.setdefault("policy", FAST)
-    return sync(store, settings, None, *window, **kw)
+    return run_sync(store, settings, window, **kw)
 
 
 def statuses(fake, fragment):

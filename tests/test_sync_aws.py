@@ -14,10 +14,9 @@ from aispend.config import load_settings
 from aispend.connectors import make_connector
 from aispend.errors import ConfigError
 from aispend.store import open_store
-from aispend.sync import sync
 
 from .fakes.aws_ce_server import KEY_ID, LINES, SECRET, FakeCostExplorer, Fault
-from .sync_helpers import FAST, billed, ledger, settings_for, write_config
+from .sync_helpers import FAST, billed, ledger, run_sync, settings_for, write_config
 
 JAN, APR = date(2026, 1, 1), date(2026, 4, 1)
 WEEK = (date(2026, 3, 1), date(2026, 3, 8))
@@ -41,8 +40,7 @@ def settings(workdir, fake):
 
 
 def run(store, settings, window=WEEK, **kw):
-    kw.setdefault("policy", FAST)
-    return sync(store, settings, None, *window, **kw)
+    return run_sync(store, settings, window, **kw)
 
 
 def statuses(fake):

@@ -12,11 +12,11 @@ import pytest
 
 from aispend.config import load_settings
 from aispend.errors import ConfigError
-from aispend.sync import renormalize, sync
+from aispend.sync import renormalize
 
 from .conftest import run_cli
 from .fakes.azure_server import CLIENT_ID, SCOPE, SECRET, TENANT, FakeAzure, Fault
-from .sync_helpers import FAST, billed, ledger, settings_for, write_config
+from .sync_helpers import billed, ledger, run_sync, settings_for, write_config
 
 JAN, APR = date(2026, 1, 1), date(2026, 4, 1)
 WEEK = (date(2026, 3, 1), date(2026, 3, 8))
@@ -41,8 +41,7 @@ def settings(workdir, fake):
 
 
 def run(store, settings, window=WEEK, **kw):
-    kw.setdefault("policy", FAST)
-    return sync(store, settings, None, *window, **kw)
+    return run_sync(store, settings, window, **kw)
 
 
 def test_a_90_day_backfill_follows_next_link_and_matches_the_fake_total_exactly(store, settings, fake):

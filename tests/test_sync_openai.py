@@ -10,18 +10,14 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from aispend.errors import ConfigError
-from aispend.sync import renormalize, sync
+from aispend.sync import renormalize
 
 from .conftest import run_cli
 from .fakes.openai_server import KEY, FakeOpenAI, Fault
-from .sync_helpers import FAST, billed, landed_cost_total, ledger, settings_for, write_config
+from .sync_helpers import Killed, billed, landed_cost_total, ledger, run_sync, settings_for, write_config
 
 JAN, APR = date(2026, 1, 1), date(2026, 4, 1)
 WEEK = (date(2026, 3, 1), date(2026, 3, 8))
-
-
-class Killed(BaseException):
-    """Stands for the process dying: not an Exception, so nothing on the way catches it."""
 
 
 @pytest.fixture
@@ -41,8 +37,7 @@ def settings(workdir, fake):
 
 
 def run(store, settings, window=WEEK, **kw):
-    kw.setdefault("policy", FAST)
-    return sync(store, settings, None, *window, **kw)
+    return run_sync(store, settings, window, **kw)
 
 
 def test_a_90_day_backfill_pages_every_endpoint_and_matches_the_vendor_total(store, settings, fake):

@@ -18,10 +18,10 @@ import pytest
 from aispend.connectors import make_connector
 from aispend.connectors import openrouter as connector_module
 from aispend.store import open_store
-from aispend.sync import renormalize, sync
+from aispend.sync import renormalize
 
 from .fakes.openrouter_server import INFERENCE_KEY, KEY, KEY_HASHES, PATH, FakeOpenRouter, Fault
-from .sync_helpers import FAST, billed, ledger, settings_for
+from .sync_helpers import billed, ledger, run_sync, settings_for
 
 TODAY = date(2026, 4, 1)
 EARLIEST = TODAY - timedelta(days=30)  # 2026-03-02
@@ -52,8 +52,7 @@ def settings(workdir, fake):
 
 
 def run(store, settings, window=WEEK, **kw):
-    kw.setdefault("policy", FAST)
-    return sync(store, settings, None, *window, **kw)
+    return run_sync(store, settings, window, **kw)
 
 
 def statuses(fake):
