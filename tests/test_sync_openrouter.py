@@ -120,6 +120,18 @@ def test_the_first_run_pulls_the_last_30_days_and_the_next_one_only_the_tail(sto
     assert billed(store, "or") == fake.usage_total(date(2026, 3, 3), later)
 
 
+def test_an_automatic_sync_after_a_long_gap_pulls_what_the_api_still_has(store, settings, fake, monkeypatch):
+    run(store, settings, WEEK)  # cursor: 2026-03-27
+    fake.requests.clear()
+    later = TODAY + timedelta(days=40)
+    monkeypatch.setattr(connector_module, "utc_today", lambda: later)
+    fake.today = later
+    [r] = run(store, settings, (None, None), now=datetime.combine(later, datetime.min.time()))
+    assert r.status == "ok", r.error
+    assert r.window_start == datetime.combine(later - timedelta(days=30), datetime.min.time())
+    assert fake.dates()[0] == f"{later - timedelta(days=30):%Y-%m-%d}"
+
+
 def test_tokens_reasoning_is_inside_output_and_prompt_is_input(store, settings, fake):
     run(store, settings)
     items = fake.items(*WEEK)

@@ -93,10 +93,13 @@ def _window(store: Store, connector: Connector, start: date | None, end: date | 
     w_end = _midnight(end) if end else _midnight(now) + timedelta(days=1)
     if start:
         w_start = _midnight(start)
-    elif (cursor := _cursor(store, connector.name)) is not None:
-        w_start = _midnight(min(cursor, w_end)) - timedelta(days=connector.settings.restatement_days)
     else:
-        w_start = w_end - timedelta(days=INITIAL_DAYS)
+        if (cursor := _cursor(store, connector.name)) is not None:
+            w_start = _midnight(min(cursor, w_end)) - timedelta(days=connector.settings.restatement_days)
+        else:
+            w_start = w_end - timedelta(days=INITIAL_DAYS)
+        if (floor := connector.earliest_start()) is not None:
+            w_start = max(w_start, floor)
     if w_start >= w_end:
         raise SyncError(f"{connector.name}: the window {w_start:%Y-%m-%d}..{w_end:%Y-%m-%d} is empty; "
                         "--start must be before --end (end is exclusive)")

@@ -67,6 +67,11 @@ class Connector(abc.ABC):
 
     # -- hooks a connector declares ---------------------------------------------------------------
 
+    def earliest_start(self) -> datetime | None:
+        """The oldest day the vendor can still answer for (None: no limit). An automatic window
+        (no --start) never reaches further back, so a sync after a long gap still runs."""
+        return None
+
     @abc.abstractmethod
     def endpoints(self) -> list[Endpoint]: ...
 

@@ -15,8 +15,9 @@ days asked for and the engine can replace the window. That is at most 30 request
   still moves, and the trailing ``restatement_days`` re-pull yesterday on the next run.
 * Days before ``today - 30`` cannot be pulled from OpenRouter at all. Because the engine replaces
   the whole window, quietly skipping them would delete rows synced earlier, so such a window is an
-  error that names the earliest day to use with ``--start``. Sync at least every
-  ``30 - restatement_days`` days and nothing is lost.
+  error that names the earliest day to use with ``--start``. An automatic window (no --start) is
+  clipped to what the API still has (``earliest_start``), so a sync after a long gap still runs;
+  days older than 30 that were never synced are gone at OpenRouter: sync at least monthly.
 
 Rows land under the source's name, ``cost_source = billed``, normalized by the import format
 ``openrouter`` (``ingest/native/openrouter.py``): one mapping for files and sync.
@@ -65,6 +66,9 @@ class OpenRouterConnector(Connector):
 
     def endpoints(self) -> list[Endpoint]:
         return [Endpoint("activity", "/activity", "openrouter", "", ("1d",))]
+
+    def earliest_start(self) -> datetime:
+        return datetime.combine(utc_today() - timedelta(days=HISTORY_DAYS), datetime.min.time())
 
     def reachable(self, start: datetime, end: datetime) -> list[date]:
         """The window's days the API can answer for, oldest first; SyncError if it starts too early."""
