@@ -39,7 +39,9 @@ from .. import sqlparts as s
 from . import Context, Probe
 from . import _pages as pg
 from . import _pagesql as ps
-from .aws_cur import _PUBLISHER_PREFIXES, AI, CHARGE_CATEGORIES, REGION_PREFIXES, _claude_sql, _key_sql, model_table
+from .aws_cur import (
+    _PUBLISHER_PREFIXES, AI, CHARGE_CATEGORIES, _claude_sql, _key_sql, model_table, region_sql, token_scale_whens,
+)
 
 COST, QTY = "UnblendedCost", "UsageQuantity"
 # alias -> flattened column (``bucket.`` = a ResultsByTime entry's field, reported at its path)
@@ -207,12 +209,8 @@ class AwsCostExplorer(ps.PageFormat):
                       f"'^(?:[A-Z]{{2,4}}[0-9]?-)?(.+?)-(?i:mantle-)?(?i:{_FIRST_PARTY_TOKENS})', 1), '') END")
         segment_pn = f"CASE WHEN {edition} THEN trim(regexp_replace({svc}, '\\(.*?\\)', '', 'g')) END"
         unit = "lower(trim(r_qty_unit))"
-        scale = (f"CASE WHEN regexp_full_match({unit}, '(1\\s*)?(k|thousand|1,000)\\s*tokens?') THEN 1000 "
-                 f"WHEN regexp_full_match({unit}, '(1\\s*)?(m|million|1,000,000)\\s*tokens?') THEN 1000000 "
-                 f"WHEN regexp_full_match({unit}, 'tokens?|token ?count') THEN 1 "
+        scale = (f"CASE {token_scale_whens(unit)} "
                  f"WHEN {ut} NOT LIKE '%MP:%' AND regexp_matches({ut}, '(?i:{_FIRST_PARTY_TOKENS})$') THEN 1000 END")
-        prefix = f"regexp_extract(coalesce({ut}, ''), '^([A-Z]{{2,4}}[0-9]?)-', 1)"
-        region_case = " ".join(f"WHEN {s.lit(k)} THEN {s.lit(v)}" for k, v in REGION_PREFIXES.items())
 
         parsed = {
             "p_start": s.timestamp("r_start"),
@@ -261,7 +259,7 @@ class AwsCostExplorer(ps.PageFormat):
             "service_category": f"CASE WHEN p_bedrock THEN {s.lit(AI)} ELSE 'Other' END",
             "model_raw": model_raw,  # the pricer sets model to the book's id (else model_raw)
             "sku": ut,
-            "region": f"coalesce(r_region, CASE {prefix} {region_case} END)",
+            "region": f"coalesce(r_region, {region_sql(ut)})",
             "service_tier": (f"CASE WHEN p_kind IS NOT NULL THEN CASE WHEN lower({ut}) LIKE '%batch%' THEN 'batch' "
                              f"WHEN lower({ut}) LIKE '%flex%' THEN 'flex' "
                              f"WHEN lower({ut}) LIKE '%priority%' THEN 'priority' ELSE 'standard' END END"),

@@ -376,6 +376,20 @@ def _tags_sql(headers: tuple[str, ...], have: dict[str, str]) -> tuple[str | Non
     return None, cols
 
 
+def token_scale_whens(unit: str, single: str = "tokens?|token ?count") -> str:
+    """SQL WHENs giving tokens per unit of quantity from a pricing unit: 1K, 1M or single tokens."""
+    return (f"WHEN regexp_full_match({unit}, '(1\\s*)?(k|thousand|1,000)\\s*tokens?') THEN 1000 "
+            f"WHEN regexp_full_match({unit}, '(1\\s*)?(m|million|1,000,000)\\s*tokens?') THEN 1000000 "
+            f"WHEN regexp_full_match({unit}, '{single}') THEN 1")
+
+
+def region_sql(usage_type: str) -> str:
+    """The region a usage type's prefix names (``USE1-...`` -> us-east-1), else NULL."""
+    prefix = f"regexp_extract(coalesce({usage_type}, ''), '^([A-Z]{{2,4}}[0-9]?)-', 1)"
+    whens = " ".join(f"WHEN {s.lit(k)} THEN {s.lit(v)}" for k, v in REGION_PREFIXES.items())
+    return f"CASE {prefix} {whens} END"
+
+
 def build_sql(delivery: Delivery, ctx: Context) -> str:
     headers = delivery.headers
     have = _header_map(headers)
@@ -422,11 +436,7 @@ def build_sql(delivery: Delivery, ctx: Context) -> str:
     segment = (f"CASE WHEN {bedrock} THEN coalesce({segment_ut}, json_extract_string({product}, '$.model'), "
                f"{segment_pn}) END")
     unit = "lower(trim(coalesce(r_pricing_unit, r_product_pricing_unit)))"
-    scale = (f"CASE WHEN regexp_full_match({unit}, '(1\\s*)?(k|thousand|1,000)\\s*tokens?') THEN 1000 "
-             f"WHEN regexp_full_match({unit}, '(1\\s*)?(m|million|1,000,000)\\s*tokens?') THEN 1000000 "
-             f"WHEN regexp_full_match({unit}, 'tokens?|token ?count|count') THEN 1 END")
-    prefix = f"regexp_extract(coalesce({ut}, ''), '^([A-Z]{{2,4}}[0-9]?)-', 1)"
-    region_case = " ".join(f"WHEN {s.lit(k)} THEN {s.lit(v)}" for k, v in REGION_PREFIXES.items())
+    scale = f"CASE {token_scale_whens(unit, 'tokens?|token ?count|count')} END"
 
     parsed = {
         "p_start": s.timestamp("r_usage_start"),
@@ -446,7 +456,7 @@ def build_sql(delivery: Delivery, ctx: Context) -> str:
         "p_scale": scale,
         "p_global": f"coalesce(lower({ut}) LIKE '%global%', false)",
         "p_region": (f"coalesce(r_region_code, json_extract_string({product}, '$.region_code'), "
-                     f"json_extract_string({product}, '$.region'), r_region, CASE {prefix} {region_case} END)"),
+                     f"json_extract_string({product}, '$.region'), r_region, {region_sql(ut)})"),
     }
 
     table = model_table()
