@@ -63,8 +63,6 @@ MIGRATIONS.append(
     )
 )
 
-LATEST_VERSION = MIGRATIONS[-1][0]
-
 MIGRATIONS.append(
     (
         3,
@@ -93,4 +91,6 @@ MIGRATIONS.append(
     )
 )
 
+# Blocks above are appended by feature, each with its own version; they apply in version order.
+MIGRATIONS.sort(key=lambda m: m[0])
 LATEST_VERSION = MIGRATIONS[-1][0]
