@@ -76,7 +76,7 @@ def test_sync_loads_valid_unique_rows_and_resync_is_idempotent(workdir, spec, ca
 
 def test_a_refused_key_is_masked_and_names_the_next_step(workdir, spec, monkeypatch):
     _, fake_spec, server = spec
-    wrong = "wrong-" + server.key[::-1]
+    wrong = fake_spec.wrong_key(server)
     monkeypatch.setenv(ENV, wrong)
     settings = settings_for(workdir, {"s": fake_spec.settings(server.base_url, ENV)})
     with open_store(str(workdir / "l.duckdb")) as store:

@@ -240,10 +240,15 @@ def test_costs_and_usage_import_under_separate_sources_and_never_restate_each_ot
     import_file(store, settings, FIX / "costs_pages.jsonl")  # restates costs on the same days only
     by = dict(store.query("SELECT source || '/' || cost_source, count(*) FROM ledger GROUP BY 1"))
     assert by == {"openai/billed": 7, "openai-usage/estimated": 5}
-    billed = spend_report(store, ["provider"], Window(), where={"cost_source": ["billed"]})
-    assert billed.rows[0]["cost_usd"] == COSTS_TOTAL
+    # Reconciled, not added: the bill is the money, the usage rows bring the tokens.
+    report = spend_report(store, ["provider"], Window())
+    usage_tokens = store.query("SELECT sum(input_tokens) FROM ledger WHERE source = 'openai-usage'")[0][0]
+    assert report.rows[0]["cost_usd"] == COSTS_TOTAL
+    assert report.rows[0]["input_tokens"] == usage_tokens > 0
+    estimate = store.query("SELECT sum(cost_usd) FROM ledger WHERE source = 'openai-usage'")[0][0]
+    assert (report.footer.overlap_rows, report.footer.overlap_usd) == (5, estimate)
     by_source = {r["source"]: r["cost_usd"] for r in spend_report(store, ["source"]).rows}
-    assert by_source["openai"] == COSTS_TOTAL and by_source["openai-usage"] > 0
+    assert by_source == {"openai": COSTS_TOTAL, "openai-usage": 0}
 
 
 # -- dashboard CSV exports -----------------------------------------------------------------------

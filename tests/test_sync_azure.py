@@ -133,6 +133,15 @@ def test_a_refused_token_is_a_401_that_never_shows_the_token(store, settings, fa
     assert fake.tokens and all(t not in r.error + caplog.text for t in fake.tokens)
 
 
+def test_a_token_about_to_expire_is_renewed_before_the_next_page(store, settings, fake):
+    fake.page_rows, fake.token_lifetime = 30, 300  # within the renewal margin as soon as issued
+    [r] = run(store, settings)
+    assert r.status == "ok", r.error
+    tokens = [p for p, _, _ in fake.requests if p.endswith("/oauth2/v2.0/token")]
+    assert r.pages == len(tokens) == len(fake.tokens) >= 3  # one fresh token per page
+    assert billed(store, "az") == fake.total(*WEEK)
+
+
 def test_a_malformed_page_names_the_page_and_changes_nothing(store, settings, fake):
     assert run(store, settings, (JAN, APR))[0].status == "ok"
     before, cursor = ledger(store, stable=False), store.query("SELECT cursor FROM sync_state")

@@ -14,6 +14,8 @@ class FakeSpec:
     server: Callable[[], Any]  # a context manager with .base_url, .key (accepted) and .requests
     settings: Callable[[str, str], dict[str, Any]]  # (base_url, env var of the key) -> [sources.NAME]
     window: tuple[date, date]  # a window with data
+    # A key the vendor refuses (401/403); most vendors: any other string.
+    wrong_key: Callable[[Any], str] = lambda server: "wrong-" + server.key[::-1]
 
 
 def _openai() -> FakeSpec:
@@ -70,4 +72,17 @@ def _aws() -> FakeSpec:
     )
 
 
-FAKES: dict[str, Callable[[], FakeSpec]] = {"openai": _openai, "aws": _aws, "anthropic": _anthropic, "openrouter": _openrouter, "azure": _azure}
+def _gcp() -> FakeSpec:
+    from .bigquery_server import TABLE, FakeBigQuery
+
+    return FakeSpec(
+        server=lambda: FakeBigQuery(seed=3, page_cap=150),
+        settings=lambda url, env: {"type": "gcp", "table": TABLE, "credentials": {"env": env}, "base_url": url},
+        window=(date(2026, 1, 1), date(2026, 1, 15)),
+        # A key is a signed identity: another service account's key, valid but without access.
+        wrong_key=lambda server: server.other_key,
+    )
+
+
+FAKES: dict[str, Callable[[], FakeSpec]] = {"openai": _openai, "aws": _aws, "anthropic": _anthropic,
+                                           "openrouter": _openrouter, "azure": _azure, "gcp": _gcp}

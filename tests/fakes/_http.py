@@ -9,11 +9,15 @@ each fake.
 from __future__ import annotations
 
 import json
+import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+_MARKED = re.compile(r'"\\u0000N([-0-9.Ee+]+)\\u0000"')
 
 
 @dataclass(frozen=True)
@@ -76,3 +80,26 @@ class LocalServer:
         self._timer.cancel()
         self._server.shutdown()
         self._server.server_close()
+
+
+def dumps_exact(body: Any, number: Callable[[Any], str | None], **kw: Any) -> str:
+    """JSON where values ``number`` renders (a Decimal, ...) become bare numbers of that exact text,
+    as vendors write money; ``json.dumps`` alone would go through a float or quote them."""
+    def mark(o: Any) -> Any:
+        if (text := number(o)) is not None:
+            return "\u0000N" + text + "\u0000"
+        if isinstance(o, dict):
+            return {k: mark(v) for k, v in o.items()}
+        if isinstance(o, list):
+            return [mark(v) for v in o]
+        return o
+    return _MARKED.sub(r"\1", json.dumps(mark(body), **kw))
+
+
+def next_fault(faults: list[Any], page_no: int) -> Any:
+    """The first fault still armed for this page (``page`` None: any page), used up once."""
+    for fault in faults:
+        if fault.times > 0 and (fault.page is None or fault.page == page_no):
+            fault.times -= 1
+            return fault
+    return None

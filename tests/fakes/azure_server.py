@@ -24,13 +24,12 @@ from __future__ import annotations
 import base64
 import json
 import random
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlsplit
 
-from ._http import LocalServer, Request
+from ._http import LocalServer, Request, dumps_exact, next_fault
 
 TENANT = "11111111-2222-3333-4444-555555555555"
 CLIENT_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
@@ -52,7 +51,6 @@ METERS = (
 )
 RESOURCE_GROUPS = ("rg-chat-prod", "rg-lab")
 PLACES = Decimal("1e-12")
-_NUM = re.compile(r'"\\u0000N([-0-9.]+)\\u0000"')
 
 
 @dataclass
@@ -71,6 +69,7 @@ class FakeAzure(LocalServer):
     page_rows: int = 100
     has_role: bool = True  # Cost Management Reader on the scope
     accept_tokens: bool = True  # False: every token is refused (as if expired)
+    token_lifetime: int = 3599  # expires_in of the tokens issued, seconds
     max_seconds: float = 120.0
     faults: list[Fault] = field(default_factory=list)
     empty_days: set[date] = field(default_factory=set)
@@ -134,7 +133,8 @@ class FakeAzure(LocalServer):
                          f"provided ({form.get('client_secret')})."}, {}
         token = "eyJ0eXAiOiJKV1Qi." + base64.urlsafe_b64encode(random.randbytes(24)).decode().rstrip("=")
         self.tokens.add(token)
-        return 200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}, {}
+        return 200, {"token_type": "Bearer", "expires_in": self.token_lifetime, "ext_expires_in": self.token_lifetime,
+                     "access_token": token}, {}
 
     def _query(self, path: str, params: list[tuple[str, str]], auth: str, raw: str) -> tuple[int, object, dict[str, str]]:
         q = dict(params)
@@ -186,11 +186,7 @@ class FakeAzure(LocalServer):
                      "eTag": None, "properties": {"nextLink": next_link, "columns": columns, "rows": page}}, {}
 
     def _fault(self, page_no: int) -> Fault | None:
-        for fault in self.faults:
-            if fault.times > 0 and (fault.page is None or fault.page == page_no):
-                fault.times -= 1
-                return fault
-        return None
+        return next_fault(self.faults, page_no)
 
     def _day_rows(self, day: date) -> list[dict]:
         if day in self.empty_days:
@@ -224,15 +220,7 @@ class _Num(str):
 
 
 def _dumps(body: object) -> str:
-    def mark(o: object) -> object:
-        if isinstance(o, _Num):
-            return "\u0000N" + str(o) + "\u0000"
-        if isinstance(o, dict):
-            return {k: mark(v) for k, v in o.items()}
-        if isinstance(o, list):
-            return [mark(v) for v in o]
-        return o
-    return _NUM.sub(r"\1", json.dumps(mark(body)))
+    return dumps_exact(body, lambda o: str(o) if isinstance(o, _Num) else None)
 
 
 def _validate(body: dict) -> tuple[date, date, str, list[str], list[str] | None]:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .report import Footer, Report, Window, footer, parse_where, spend_report
+from .report import Footer, Report, Window, counted_ledger, footer, parse_where, spend_report
 
-__all__ = ["Footer", "Report", "Window", "footer", "parse_where", "spend_report"]
+__all__ = ["Footer", "Report", "Window", "counted_ledger", "footer", "parse_where", "spend_report"]

@@ -13,9 +13,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import ibis
+
 from ..errors import AispendError
-from ..schema import DIMENSIONS
 from ..output import exact as exact_text
+from ..schema import DIMENSIONS, TOKEN_COLUMNS
 from ..store import Store
 
 GRANULARITIES = {"day": "D", "week": "W", "month": "M"}
@@ -64,7 +66,7 @@ class Footer:
     unpriced_tokens: int = 0
     unconverted_rows: int = 0
     unconverted: dict[str, Decimal] = field(default_factory=dict)
-    overlap_rows: int = 0  # estimated rows on a provider and day that also has billed rows
+    overlap_rows: int = 0  # estimated rows superseded by billed rows of their provider and day
     overlap_usd: Decimal = Decimal(0)
 
     def lines(self) -> list[str]:
@@ -81,8 +83,7 @@ class Footer:
         if self.overlap_rows:
             out.append(
                 f"{self.overlap_rows} estimated row(s) ({exact_text(self.overlap_usd)} USD) fall on a provider and day "
-                "that also has billed rows: if both describe the same spend (e.g. usage and costs pages), "
-                "add --where cost_source=billed."
+                "that has billed rows: the bill is the money, the usage rows are the tokens (never both)."
             )
         return out
 
@@ -119,8 +120,37 @@ def check_dimensions(dims: list[str]) -> None:
         raise ReportError(f"unknown dimension(s) {', '.join(unknown)}; choose from: {', '.join(DIMENSIONS)}")
 
 
-def _filtered(store: Store, window: Window, where: dict[str, list[str]]) -> Any:
+def counted_ledger(store: Store) -> Any:
+    """The ledger as every total counts it: money from the bill, tokens from the usage report.
+
+    A vendor seen twice (its cost report as billed rows, its usage report as estimated rows) must
+    not be added up. On a provider and day that has both kinds of row, estimated rows keep their
+    tokens but their cost is superseded by the bill (``superseded`` true, ``cost_usd`` 0, the
+    estimate kept in ``estimated_usd``), and billed rows keep their cost but not their tokens
+    (the usage report counts the same tokens, by model and key). Decided over the whole ledger,
+    so a filter never changes what counts. Every analysis that sums starts from this table.
+    """
     t = store.table("ledger")
+    day = t.period_start.truncate("D")
+    kinds = t.filter(t.cost_source.isin(["billed", "estimated"])).group_by(k_provider=t.provider, k_day=day)
+    kinds = kinds.aggregate(k_billed=(t.cost_source == "billed").any(), k_estimated=(t.cost_source == "estimated").any())
+    x = t.mutate(_day=day)
+    j = x.left_join(kinds, [x.provider == kinds.k_provider, x._day == kinds.k_day])
+    both = (j.k_billed & j.k_estimated).fill_null(False)
+    superseded = both & (j.cost_source == "estimated")
+    tokens_elsewhere = both & (j.cost_source == "billed")
+    zero = ibis.literal(0).cast(j.cost_usd.type())
+    no_tokens = {c: ibis.ifelse(tokens_elsewhere, ibis.null(j[c].type()), j[c]) for c in TOKEN_COLUMNS}
+    return j.mutate(
+        superseded=superseded,
+        estimated_usd=j.cost_usd,
+        cost_usd=ibis.ifelse(superseded, zero, j.cost_usd),
+        **no_tokens,
+    ).drop("k_provider", "k_day", "k_billed", "k_estimated", "_day")
+
+
+def _filtered(store: Store, window: Window, where: dict[str, list[str]]) -> Any:
+    t = counted_ledger(store)
     preds = []
     if window.start is not None:
         preds.append(t.period_start >= window.start)
@@ -158,12 +188,9 @@ def footer(store: Store, window: Window = Window(), where: dict[str, list[str]] 
 
 
 def _overlap(t: Any) -> tuple[int, Decimal]:
-    """Estimated rows sharing a (provider, day) with billed rows: likely the same money twice."""
-    day = t.period_start.truncate("D")
-    billed = t.filter(t.cost_source == "billed").select(b_provider=t.provider, b_day=day).distinct()
-    est = t.filter(t.cost_source == "estimated").mutate(e_day=day)
-    hit = est.join(billed, [est.provider == billed.b_provider, est.e_day == billed.b_day])
-    agg = hit.aggregate(rows=hit.count(), usd=hit.cost_usd.sum()).to_pyarrow().to_pylist()[0]
+    """Superseded estimated rows: counted for their tokens, not their cost (see counted_ledger)."""
+    hit = t.filter(t.superseded)
+    agg = hit.aggregate(rows=hit.count(), usd=hit.estimated_usd.sum()).to_pyarrow().to_pylist()[0]
     return int(agg["rows"] or 0), agg["usd"] or Decimal(0)
 
 

@@ -17,6 +17,7 @@ Rows land under the source's name (``cost_source = billed``), normalized by ``az
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -25,7 +26,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..config import SecretRef, SourceConfig
 from ..errors import SyncError
-from .base import Connector, Endpoint, Params
+from .base import Connector, Endpoint, Params, secret_alias
 from .http import HttpClient
 
 API_VERSION = "2023-03-01"
@@ -36,6 +37,7 @@ AI_SERVICE_NAMES = ("Cognitive Services", "Foundry Models")
 # A 204 (no content) answer holds no rows: landed as this empty result.
 EMPTY_RESULT = '{"properties": {"nextLink": null, "columns": [], "rows": []}}'
 _NEXT = "nextLink"
+TOKEN_MARGIN = 300  # seconds before expiry when a token is renewed
 
 
 class AzureSettings(SourceConfig):
@@ -54,16 +56,7 @@ class AzureSettings(SourceConfig):
     @model_validator(mode="before")
     @classmethod
     def _client_secret(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "client_secret" in data:
-            data = dict(data)
-            if "api_key" in data:
-                raise ValueError("write the service principal's secret once, as client_secret")
-            secret = data.pop("client_secret")
-            if isinstance(secret, str):  # never echoed: it is probably a real secret
-                raise ValueError('a literal client_secret is not allowed in aispend.toml (the value is not shown); '
-                                 'write client_secret = { env = "NAME" } or { file = "/path" }')
-            data["api_key"] = secret
-        return data
+        return secret_alias(data, "client_secret", "/run/secrets/azure")
 
     @field_validator("scope")
     @classmethod
@@ -89,7 +82,7 @@ class AzureConnector(Connector):
         super().__init__(*args, **kw)
         self.settings: AzureSettings
         self.login_url = (self.settings.login_url or DEFAULT_LOGIN_URL).rstrip("/")
-        self._token: tuple[HttpClient, str] | None = None
+        self._token: tuple[HttpClient, str, float] | None = None  # (client, token, refresh after)
 
     def endpoints(self) -> list[Endpoint]:
         path = f"/{self.settings.scope}/providers/Microsoft.CostManagement/query"
@@ -141,8 +134,9 @@ class AzureConnector(Connector):
                             f"{ours.scheme}://{ours.netloc}; refused (the token is only sent to base_url)")
 
     def _bearer(self, http: HttpClient) -> str:
-        """An access token for Azure Resource Manager (one per client; valid about an hour)."""
-        if self._token is not None and self._token[0] is http:
+        """An access token for Azure Resource Manager, reused by one client until shortly before it
+        expires (about an hour), then asked again: a long backfill never runs on a stale token."""
+        if self._token is not None and self._token[0] is http and time.monotonic() < self._token[2]:
             return self._token[1]
         secret = self.settings.api_key.resolve().get_secret_value()
         form = {"grant_type": "client_credentials", "client_id": self.settings.client_id,
@@ -150,14 +144,15 @@ class AzureConnector(Connector):
         url = f"{self.login_url}/{self.settings.tenant_id}/oauth2/v2.0/token"
         response = http.request("POST", url, data=form, what=f"{self.name}: token")
         try:
-            token = response.json().get("access_token")
-        except (ValueError, AttributeError):
-            token = None
+            body = response.json()
+            token, lifetime = body.get("access_token"), int(body.get("expires_in") or 3599)
+        except (ValueError, AttributeError, TypeError):
+            token, lifetime = None, 0
         if not isinstance(token, str) or not token:
             raise SyncError(f"{self.name}: token: the token endpoint answered without an access_token; "
                             "check tenant_id and login_url")
         http.secrets = (*http.secrets, token)  # redacted from every message from now on
-        self._token = (http, token)
+        self._token = (http, token, time.monotonic() + max(lifetime - TOKEN_MARGIN, 0))
         return token
 
     def check(self, http: HttpClient) -> str:

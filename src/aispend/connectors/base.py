@@ -17,11 +17,30 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
+import httpx
+
 from ..config import SourceConfig
 from ..errors import SyncError
 from .http import DEFAULT_POLICY, HttpClient, RetryPolicy
 
 Params = list[tuple[str, str]]
+
+
+def secret_alias(data: Any, name: str, example: str) -> Any:
+    """Settings ``data`` with the vendor's name for the secret (``client_secret``, ``credentials``)
+    moved to ``api_key``, where the framework resolves and redacts it; a literal value is refused
+    without being echoed (it may be a real secret)."""
+    if not isinstance(data, dict) or name not in data:
+        return data
+    data = dict(data)
+    if "api_key" in data:
+        raise ValueError(f"write the secret once, as {name}")
+    value = data.pop(name)
+    if isinstance(value, str):  # noqa: TRY004 - pydantic reports ValueError, not TypeError
+        raise ValueError(f"a literal {name} is not allowed in aispend.toml (the value is not shown); "
+                         f'write {name} = {{ env = "NAME" }} or {{ file = "{example}" }}')
+    data["api_key"] = value
+    return data
 MAX_PAGES = 10_000  # a vendor whose cursor never ends must not loop forever
 
 
@@ -89,6 +108,10 @@ class Connector(abc.ABC):
     def auth_headers(self, secret: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {secret}"}
 
+    def retryable(self, response: httpx.Response) -> bool:
+        """Whether a failed response (other than 429/5xx, always retried) is a throttle to wait out."""
+        return False
+
     def fetch(self, http: HttpClient, endpoint: Endpoint, params: Params, what: str) -> str:
         """One page's body. Default: GET the endpoint with ``params``; a POST-query API (Azure's
         body plus ``nextLink``) overrides this and keeps its cursor in ``params``."""
@@ -108,7 +131,7 @@ class Connector(abc.ABC):
             headers.update(self.auth_headers(secret))
         where = f" ({ref.describe()})" if ref is not None else ""
         return HttpClient(headers=headers, secrets=[secret], policy=self.policy,
-                          auth_hint=f"{self.auth_hint}{where}")
+                          auth_hint=f"{self.auth_hint}{where}", retry_if=self.retryable)
 
     def url(self, endpoint: Endpoint) -> str:
         return self.base_url + endpoint.path

@@ -98,12 +98,15 @@ class HttpClient:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         auth_hint: str = "check the API key",
         sleep: Callable[[float], None] = time.sleep,
+        retry_if: Callable[[httpx.Response], bool] | None = None,
     ):
         self._client = httpx.Client(headers=dict(headers or {}), timeout=timeout, follow_redirects=False)
         self.secrets = tuple(s for s in secrets if s)
         self.policy = policy
         self.auth_hint = auth_hint
         self.sleep = sleep
+        # A vendor that throttles with another status (BigQuery: 403 rateLimitExceeded) says so here.
+        self.retry_if = retry_if
         self.requests = 0
         self.waited = 0.0  # seconds slept before retries, for reports and tests
 
@@ -142,7 +145,7 @@ class HttpClient:
                     return response
                 status = response.status_code
                 problem = f"{status} {response.reason_phrase}: {self._message(response)}"
-                if status not in RETRY_STATUSES:
+                if status not in RETRY_STATUSES and not (self.retry_if and self.retry_if(response)):
                     raise SyncError(f"{where}{method} {shown} failed with {problem}; {self._next_step(status)}",
                                     status=status)
                 retry_after = _retry_after(response.headers)

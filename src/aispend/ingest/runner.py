@@ -76,9 +76,24 @@ def _row_errors(batch: pa.RecordBatch, first_line: int, path: str, limit: int | 
     return errors
 
 
+def _number_repeats(ids: pa.Array, seen: dict[str, int]) -> pa.Array:
+    """Exact repeats of a natural key (two identical charges) get ``md5(id#n)`` for the n-th one.
+
+    ``seen`` counts ids across the batches of one load. Unique rows keep their plain id; repeats
+    are identical in every key column, so which one gets which number does not matter.
+    """
+    out, changed = ids.to_pylist(), False
+    for i, row_id in enumerate(out):
+        n = seen.get(row_id, 0)
+        seen[row_id] = n + 1
+        if n:
+            out[i], changed = hashlib.md5(f"{row_id}#{n}".encode()).hexdigest(), True
+    return pa.array(out, pa.string()) if changed else ids
+
+
 def _with_row_ids(
     con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch, key: str, first_ordinal: int,
-    natural_key: tuple[str, ...] | None = None,
+    natural_key: tuple[str, ...] | None = None, seen: dict[str, int] | None = None,
 ) -> pa.Table:
     """The batch's valid rows with row_id = md5(file content hash, record ordinal).
 
@@ -98,7 +113,9 @@ def _with_row_ids(
             .query("ids_in", f"SELECT md5(concat_ws('|', {key!r}, {parts})) AS row_id FROM ids_in")
             .to_arrow_table()
             .column(0)
+            .combine_chunks()
         )
+        ids = _number_repeats(ids, seen if seen is not None else {})
     else:
         ids = (
             con.from_arrow(pa.table({"o": ordinals}))
@@ -141,6 +158,7 @@ def load_rows(
     ordinal = 0
     reader = staging.sql(sql).to_arrow_reader(BATCH_ROWS)
     ids_con = staging.cursor()  # the staging connection is busy streaming
+    seen: dict[str, int] = {}  # natural-key ids so far: repeats are numbered
     for batch in reader:
         first_line = ordinal + 1 + header_lines
         n_bad = batch.num_rows - batch.column("_error").null_count
@@ -149,7 +167,7 @@ def load_rows(
             room = None if keep is None else max(keep - len(out.rejects), 0)
             out.rejects += _row_errors(batch, first_line, label, room)
         if not out.total_errors or skip_invalid:
-            rows = _with_row_ids(ids_con, batch, id_key, ordinal, natural_key)
+            rows = _with_row_ids(ids_con, batch, id_key, ordinal, natural_key, seen)
             out.rows_loaded += tx.append("ledger", pricer.price(rows))
         ordinal += batch.num_rows
         if on_rows:

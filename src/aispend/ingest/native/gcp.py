@@ -24,7 +24,6 @@ A later export of the same hours restates them (late rows keep arriving for earl
 
 from __future__ import annotations
 
-
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -65,7 +64,7 @@ SIGNATURE = ("cost", "currency", "usage_start_time", "sku_description", "service
 AI_CATEGORY = "AI and Machine Learning"
 GOOGLE = canonical_provider("google")
 
-_AI_SERVICES = (
+AI_SERVICES = (
     r"(vertex ai|gemini api|generative language|ai platform|cloud natural language|cloud vision|speech|"
     r"translat|dialogflow|document ai|automl|video intelligence|claude|anthropic)"
 )
@@ -187,16 +186,20 @@ def _fields(probe: Probe) -> tuple[dict[str, tuple[str, str]], str]:
     """Logical field -> (column label, SQL text expression), and the FROM clause."""
     path = str(probe.path)
     if probe.container == "json":
-        out = {}
-        for field, p in FIELDS.items():
-            json_path = "$." + ".".join(p)
-            fn = "json_extract" if field in JSON_FIELDS else "json_extract_string"
-            out[field] = (".".join(p), f"CAST({fn}(json, {s.lit(json_path)}) AS VARCHAR)")
-        return out, f"read_json_objects({s.lit(path)}, format = 'auto')"
+        return json_fields("json"), f"read_json_objects({s.lit(path)}, format = 'auto')"
     if probe.container == "parquet":
         return _parquet_fields(path, probe.headers), s.file_sql(path, "parquet", probe.headers)
     flat = _flat_columns(probe.headers)
     return {f: (h, s.q(h)) for f, h in flat.items()}, s.file_sql(path, "csv", probe.headers)
+
+
+def json_fields(column: str) -> dict[str, tuple[str, str]]:
+    """Logical field -> (its path, SQL text) for rows held as JSON objects in ``column``."""
+    out = {}
+    for field, p in FIELDS.items():
+        fn = "json_extract" if field in JSON_FIELDS else "json_extract_string"
+        out[field] = (".".join(p), f"CAST({fn}({column}, {s.lit('$.' + '.'.join(p))}) AS VARCHAR)")
+    return out
 
 
 def _labels_object(raw: str) -> str:
@@ -230,99 +233,114 @@ class GcpFormat(NativeFormat):
         return False
 
     def normalize_sql(self, probe: Probe, ctx: Context) -> str:
-        fields, from_sql = _fields(probe)
-        raw = {f"r_{f}": (s.blank(fields[f][1]) if f in fields else "CAST(NULL AS VARCHAR)") for f in FIELDS}
+        return billing_rows_sql(*_fields(probe), ctx)
 
-        def label(f: str) -> str:
-            return fields[f][0] if f in fields else ".".join(FIELDS[f])
 
-        parsed: dict[str, str] = {
-            "p_start": s.timestamp("r_usage_start_time"),
-            "p_end": s.timestamp("r_usage_end_time"),
-            "p_cost": s.decimal("r_cost"),
-            "p_amount": s.decimal("r_usage_amount"),
-            "p_pricing_amount": s.decimal("r_usage_amount_in_pricing_units"),
-            "p_credits": "try_cast(r_credits AS JSON)",
-            "p_credit_raw": "CAST(json_extract_string(p_credits, '$[*].amount') AS VARCHAR[])",
-            "p_credit_bad": (
-                "json_type(p_credits) IS DISTINCT FROM 'ARRAY' OR len(list_filter(p_credit_raw, "
-                f"lambda x: x IS NULL OR try_cast(x AS {s.MONEY_SQL}) IS NULL)) > 0"
-            ),
-            "p_credit_sum": (
-                f"CAST(coalesce(list_sum(list_transform(p_credit_raw, lambda x: try_cast(x AS {s.MONEY_SQL}))), 0) "
-                f"AS {s.MONEY_SQL})"
-            ),
-            "p_has_credits": "coalesce(json_array_length(p_credits) > 0, false)",
-            "p_billed": f"CAST(p_cost + CASE WHEN p_credit_bad THEN 0 ELSE p_credit_sum END AS {s.MONEY_SQL})",
-            "p_labels": _labels_object("r_labels"),
-            "p_project_labels": _labels_object("r_project_labels"),
-            "p_invoice_month": "CASE WHEN regexp_matches(r_invoice_month, '^[0-9]{6}$') THEN "
-                               "substr(r_invoice_month, 1, 4) || '-' || substr(r_invoice_month, 5, 2) END",
-            **sku_sql("r_sku_description", "r_usage_unit", "r_usage_pricing_unit"),
-            "p_tokens": (
-                "CASE WHEN k_token_type IS NOT NULL THEN CAST(round(coalesce("
-                f"p_amount * {_block('r_usage_unit')}, p_pricing_amount * {_block('r_usage_pricing_unit')})) AS BIGINT) END"
-            ),
-            "p_tags": (
-                "json_merge_patch(json_merge_patch(coalesce(p_project_labels, '{}'), coalesce(p_labels, '{}')), "
-                "json_object('gcp.credits', CASE WHEN p_has_credits THEN CAST(p_credits AS VARCHAR) END, "
-                "'gcp.gross_cost', CASE WHEN p_has_credits THEN r_cost END))"
-            ),
-            "p_service": "lower(r_service_description)",
-        }
+def billing_rows_sql(fields: dict[str, tuple[str, str]], from_sql: str, ctx: Context,
+                     positions: dict[str, str] | None = None) -> str:
+    """The ledger SELECT over billing export rows, whatever carries them (a file, API pages).
 
-        checks: list[s.Check] = []
-        checks += s.required(label("usage_start_time"), "r_usage_start_time", "p_start", "a timestamp")
-        checks += s.optional(label("usage_end_time"), "r_usage_end_time", "p_end", "a timestamp")
-        checks.append(s.Check(label("usage_end_time"), "p_end < p_start", "ends before usage_start_time", "r_usage_end_time"))
-        checks += s.required(label("cost"), "r_cost", "p_cost", "a decimal number")
-        checks += s.required(label("currency"), "r_currency", "r_currency", "a currency")
-        checks.append(s.Check(label("credits"), "r_credits IS NOT NULL AND p_credit_bad",
-                              "not a JSON array of credits with numeric amounts", "r_credits"))
-        checks += s.optional(label("usage_amount"), "r_usage_amount", "p_amount", "a decimal number")
-        checks += s.optional(label("labels"), "r_labels", "p_labels", "a JSON list of {key, value} (or an object)")
-        checks += s.optional(label("project_labels"), "r_project_labels", "p_project_labels",
-                             "a JSON list of {key, value} (or an object)")
-        checks += s.optional(label("invoice_month"), "r_invoice_month", "p_invoice_month", "a month (YYYYMM)")
+    ``positions`` (raw alias -> SQL) adds a record's place in its pages: ``r_pos`` prefixes every
+    failing field's path and ``r_problem`` reports a record of the wrong shape (see ``_pagesql``).
+    """
+    raw = {f"r_{f}": (s.blank(fields[f][1]) if f in fields else "CAST(NULL AS VARCHAR)") for f in FIELDS}
+    raw.update(positions or {})
 
-        category = " ".join(f"WHEN {_regex('p_service', p)} THEN {s.lit(c)}" for p, c in SERVICE_CATEGORY)
-        cost_type = " ".join(f"WHEN {s.lit(k)} THEN {s.lit(v)}" for k, v in COST_TYPES.items())
-        values = {
-            "source": s.lit(ctx.source),
-            "source_type": "'gcp'",
-            "ingested_at": f"CAST({s.lit(ctx.ingested_at)} AS TIMESTAMP)",
-            "batch_id": s.lit(ctx.batch_id),
-            "period_start": "p_start",
-            "period_end": "coalesce(p_end, p_start + INTERVAL 1 HOUR)",
-            "billing_period": "coalesce(p_invoice_month, strftime(p_start, '%Y-%m'))",
-            "provider": "'gcp'",
-            "publisher": "k_publisher",
-            "service": "r_service_description",
-            "service_category": (
-                f"CASE WHEN k_model IS NOT NULL OR {_regex('p_service', _AI_SERVICES)} THEN {s.lit(AI_CATEGORY)} "
-                f"{category} ELSE 'Other' END"
-            ),
-            "model": "k_model",
-            "model_raw": "k_model",
-            "sku": "r_sku_id",
-            "region": "coalesce(r_location_region, r_location_location)",
-            "service_tier": "k_tier",
-            "charge_category": f"CASE lower(r_cost_type) {cost_type} ELSE 'usage' END",
-            "description": "r_sku_description",
-            "input_tokens": "CASE WHEN k_token_type IN ('input', 'cached_input') THEN p_tokens END",
-            "output_tokens": "CASE WHEN k_token_type IN ('output', 'reasoning') THEN p_tokens END",
-            "cache_read_tokens": "CASE WHEN k_token_type = 'cached_input' THEN p_tokens END",
-            "reasoning_tokens": "CASE WHEN k_token_type = 'reasoning' THEN p_tokens END",
-            "quantity": "p_amount",
-            "unit": "r_usage_unit",
-            "billed_cost": "p_billed",
-            "billing_currency": "upper(r_currency)",
-            "cost_source": "'billed'",
-            "account_id": "r_billing_account_id",
-            "project": "r_project_id",
-            "tags": "CASE WHEN p_tags <> '{}' THEN p_tags END",
-        }
-        return s.ledger_select(raw, parsed, values, checks, from_sql)
+    def label(f: str) -> str:
+        return fields[f][0] if f in fields else ".".join(FIELDS[f])
+
+    parsed: dict[str, str] = {
+        "p_start": s.timestamp("r_usage_start_time"),
+        "p_end": s.timestamp("r_usage_end_time"),
+        "p_cost": s.decimal("r_cost"),
+        "p_amount": s.decimal("r_usage_amount"),
+        "p_pricing_amount": s.decimal("r_usage_amount_in_pricing_units"),
+        "p_credits": "try_cast(r_credits AS JSON)",
+        "p_credit_raw": "CAST(json_extract_string(p_credits, '$[*].amount') AS VARCHAR[])",
+        "p_credit_bad": (
+            "json_type(p_credits) IS DISTINCT FROM 'ARRAY' OR len(list_filter(p_credit_raw, "
+            f"lambda x: x IS NULL OR try_cast(x AS {s.MONEY_SQL}) IS NULL)) > 0"
+        ),
+        "p_credit_sum": (
+            f"CAST(coalesce(list_sum(list_transform(p_credit_raw, lambda x: try_cast(x AS {s.MONEY_SQL}))), 0) "
+            f"AS {s.MONEY_SQL})"
+        ),
+        "p_has_credits": "coalesce(json_array_length(p_credits) > 0, false)",
+        "p_billed": f"CAST(p_cost + CASE WHEN p_credit_bad THEN 0 ELSE p_credit_sum END AS {s.MONEY_SQL})",
+        "p_labels": _labels_object("r_labels"),
+        "p_project_labels": _labels_object("r_project_labels"),
+        "p_invoice_month": "CASE WHEN regexp_matches(r_invoice_month, '^[0-9]{6}$') THEN "
+                           "substr(r_invoice_month, 1, 4) || '-' || substr(r_invoice_month, 5, 2) END",
+        **sku_sql("r_sku_description", "r_usage_unit", "r_usage_pricing_unit"),
+        "p_tokens": (
+            "CASE WHEN k_token_type IS NOT NULL THEN CAST(round(coalesce("
+            f"p_amount * {_block('r_usage_unit')}, p_pricing_amount * {_block('r_usage_pricing_unit')})) AS BIGINT) END"
+        ),
+        "p_tags": (
+            "json_merge_patch(json_merge_patch(coalesce(p_project_labels, '{}'), coalesce(p_labels, '{}')), "
+            "json_object('gcp.credits', CASE WHEN p_has_credits THEN CAST(p_credits AS VARCHAR) END, "
+            "'gcp.gross_cost', CASE WHEN p_has_credits THEN r_cost END))"
+        ),
+        "p_service": "lower(r_service_description)",
+    }
+
+    checks: list[s.Check] = []
+    checks += s.required(label("usage_start_time"), "r_usage_start_time", "p_start", "a timestamp")
+    checks += s.optional(label("usage_end_time"), "r_usage_end_time", "p_end", "a timestamp")
+    checks.append(s.Check(label("usage_end_time"), "p_end < p_start", "ends before usage_start_time", "r_usage_end_time"))
+    checks += s.required(label("cost"), "r_cost", "p_cost", "a decimal number")
+    checks += s.required(label("currency"), "r_currency", "r_currency", "a currency")
+    checks.append(s.Check(label("credits"), "r_credits IS NOT NULL AND p_credit_bad",
+                          "not a JSON array of credits with numeric amounts", "r_credits"))
+    checks += s.optional(label("usage_amount"), "r_usage_amount", "p_amount", "a decimal number")
+    checks += s.optional(label("labels"), "r_labels", "p_labels", "a JSON list of {key, value} (or an object)")
+    checks += s.optional(label("project_labels"), "r_project_labels", "p_project_labels",
+                         "a JSON list of {key, value} (or an object)")
+    checks += s.optional(label("invoice_month"), "r_invoice_month", "p_invoice_month", "a month (YYYYMM)")
+
+    category = " ".join(f"WHEN {_regex('p_service', p)} THEN {s.lit(c)}" for p, c in SERVICE_CATEGORY)
+    cost_type = " ".join(f"WHEN {s.lit(k)} THEN {s.lit(v)}" for k, v in COST_TYPES.items())
+    values = {
+        "source": s.lit(ctx.source),
+        "source_type": "'gcp'",
+        "ingested_at": f"CAST({s.lit(ctx.ingested_at)} AS TIMESTAMP)",
+        "batch_id": s.lit(ctx.batch_id),
+        "period_start": "p_start",
+        "period_end": "coalesce(p_end, p_start + INTERVAL 1 HOUR)",
+        "billing_period": "coalesce(p_invoice_month, strftime(p_start, '%Y-%m'))",
+        "provider": "'gcp'",
+        "publisher": "k_publisher",
+        "service": "r_service_description",
+        "service_category": (
+            f"CASE WHEN k_model IS NOT NULL OR {_regex('p_service', AI_SERVICES)} THEN {s.lit(AI_CATEGORY)} "
+            f"{category} ELSE 'Other' END"
+        ),
+        "model": "k_model",
+        "model_raw": "k_model",
+        "sku": "r_sku_id",
+        "region": "coalesce(r_location_region, r_location_location)",
+        "service_tier": "k_tier",
+        "charge_category": f"CASE lower(r_cost_type) {cost_type} ELSE 'usage' END",
+        "description": "r_sku_description",
+        "input_tokens": "CASE WHEN k_token_type IN ('input', 'cached_input') THEN p_tokens END",
+        "output_tokens": "CASE WHEN k_token_type IN ('output', 'reasoning') THEN p_tokens END",
+        "cache_read_tokens": "CASE WHEN k_token_type = 'cached_input' THEN p_tokens END",
+        "reasoning_tokens": "CASE WHEN k_token_type = 'reasoning' THEN p_tokens END",
+        "quantity": "p_amount",
+        "unit": "r_usage_unit",
+        "billed_cost": "p_billed",
+        "billing_currency": "upper(r_currency)",
+        "cost_source": "'billed'",
+        "account_id": "r_billing_account_id",
+        "project": "r_project_id",
+        "tags": "CASE WHEN p_tags <> '{}' THEN p_tags END",
+    }
+    if positions:
+        from ._pagesql import At
+
+        checks = [At("", "r_problem IS NOT NULL", "malformed record", "r_problem"),
+                  *(At("." + c.column, c.failed, c.reason, c.raw) for c in checks)]
+    return s.ledger_select(raw, parsed, values, checks, from_sql)
 
 
 FORMAT = GcpFormat()
