@@ -41,5 +41,5 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproc
     """The real `aispend` entry point in a subprocess, as a user runs it."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("AISPEND_")}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "aispend", *args], cwd=cwd, env=full_env,
+    return subprocess.run([sys.executable, "-m", "aispend", *args], check=False, cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=300)

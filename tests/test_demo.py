@@ -132,9 +132,9 @@ def test_runaway_prompt_day_is_detectable(loaded):
 
 def test_model_migration_is_visible(loaded):
     store, result, _ = loaded
-    spans = dict((m, (a.date(), b.date())) for m, a, b in q(
+    spans = {m: (a.date(), b.date()) for m, a, b in q(
         store, "SELECT model, min(period_start), max(period_start) FROM ledger "
-               "WHERE feature = 'support-chat' AND provider = 'openai' GROUP BY 1"))
+               "WHERE feature = 'support-chat' AND provider = 'openai' GROUP BY 1")}
     assert set(spans) == {"gpt-4o", "gpt-4.1-mini"}
     assert spans["gpt-4o"] == (result.start, result.migration_day - timedelta(days=1))
     assert spans["gpt-4.1-mini"] == (result.migration_day, result.end)

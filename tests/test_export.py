@@ -340,9 +340,8 @@ def test_a_bad_focus_export_raises_and_keeps_the_file_aside(tmp_path: Path, monk
     row["provider"] = row["publisher"] = None
     with open_store(str(tmp_path / "bad.duckdb")) as store, store.transaction() as tx:
         tx.append("ledger", pa.Table.from_pylist([row], schema=ARROW_SCHEMA))
-    with open_store(str(tmp_path / "bad.duckdb")) as store:
-        with pytest.raises(ExportError) as err:
-            export(store, "focus", tmp_path / "out.csv")
+    with open_store(str(tmp_path / "bad.duckdb")) as store, pytest.raises(ExportError) as err:
+        export(store, "focus", tmp_path / "out.csv")
     message = str(err.value)
     assert "not_null: ProviderName" in message and "InvoiceIssuerName" in message and "PublisherName" in message
     assert "out.invalid.csv" in message

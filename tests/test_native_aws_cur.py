@@ -120,15 +120,15 @@ def test_cache_tokens_are_counted_once_inside_input(store, settings):
 
 def test_quantities_in_1k_and_1m_token_units_become_token_counts(store, settings):
     import_file(store, settings, CUR2)
-    rows = dict((sku, (q, unit, i, o)) for sku, q, unit, i, o in store.query(
+    rows = {sku: (q, unit, i, o) for sku, q, unit, i, o in store.query(
         "SELECT sku, quantity, unit, input_tokens, output_tokens FROM ledger "
-        "WHERE input_tokens > 0 OR output_tokens > 0"))
+        "WHERE input_tokens > 0 OR output_tokens > 0")}
     assert rows["USE1-NovaLite-input-tokens"] == (Decimal("1520.5"), "1K tokens", 1_520_500, None)
     assert rows["USE1-NovaLite-output-tokens"] == (Decimal("210.25"), "1K tokens", None, 210_250)
     assert rows["USE1-Claude4.6Sonnet-input-tokens"] == (Decimal("0.14045"), "1M tokens", 140_450, None)
     assert rows["USW2-MP:USW2_InputTokenCount-Units"] == (Decimal("2.4"), "1M tokens", 2_400_000, None)
     # The unit is read per row: the same product's cache-read line is in 1K tokens.
-    assert rows["USE1-MP:USE1_CacheReadInputTokenCount_Global-Units"] == (Decimal("3000"), "1K tokens", 3_000_000, None)
+    assert rows["USE1-MP:USE1_CacheReadInputTokenCount_Global-Units"] == (Decimal(3000), "1K tokens", 3_000_000, None)
 
 
 def test_a_token_line_in_an_unknown_unit_keeps_its_money_but_claims_no_tokens(store, settings, workdir):

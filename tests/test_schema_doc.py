@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 
 from aispend.schema import LEDGER_COLUMNS, SCHEMA_VERSION
-from aispend.store.migrations import LATEST_VERSION
+from aispend.store.migrations import LATEST_VERSION, MIGRATIONS
 
 from .conftest import REPO
 
 
 def test_schema_doc_lists_every_column_with_its_type():
     text = (REPO / "docs" / "schema.md").read_text()
-    documented = re.findall(r"^\| `(\w+)` \| ([A-Z0-9(), ]+) \|", text, re.M)
+    documented = re.findall(r"^\| `(\w+)` \| ([A-Z0-9(), ]+) \|", text, re.MULTILINE)
     assert documented == [(c.name, c.sql) for c in LEDGER_COLUMNS]
     assert f"Schema version: **{SCHEMA_VERSION}**" in text
 
@@ -23,5 +23,6 @@ def test_schema_version_is_the_latest_migration():
 
 def test_a_ledger_is_migrated_once(store):
     assert store.migrate() == LATEST_VERSION
-    assert store.query("SELECT count(*) FROM schema_migrations")[0][0] == LATEST_VERSION
+    applied = [v for (v,) in store.query("SELECT version FROM schema_migrations ORDER BY version")]
+    assert applied == sorted(v for v, _, _ in MIGRATIONS)  # each once, none skipped
     assert [r[0] for r in store.query("DESCRIBE ledger")] == [c.name for c in LEDGER_COLUMNS]

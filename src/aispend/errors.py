@@ -35,7 +35,7 @@ class StoreError(AispendError):
     pass
 
 
-class ImportError_(AispendError):  # noqa: N801 - trailing underscore avoids shadowing the builtin
+class ImportError_(AispendError):
     pass
 
 

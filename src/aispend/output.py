@@ -60,12 +60,12 @@ def render(rows: list[dict[str, Any]], columns: list[str], fmt: str, *, title: s
             writer.writerow(["" if r.get(c) is None else _plain(r.get(c)) for c in columns])
         return buf.getvalue().rstrip("\n")
     console = console or Console()
-    table = Table(title=title, show_footer=False)
+    table = Table(title=escape(title) if title else None, show_footer=False)
     for c in columns:
         numeric = bool(rows) and isinstance(rows[0].get(c), (int, Decimal)) and not isinstance(rows[0].get(c), bool)
-        table.add_column(c, justify="right" if numeric else "left")
+        table.add_column(escape(c), justify="right" if numeric else "left")
     for r in rows:
-        table.add_row(*[_human(c, r.get(c)) for c in columns])
+        table.add_row(*[escape(_human(c, r.get(c))) for c in columns])  # "[pricing.fx]" is text, not markup
     console.print(table)
     for line in footer or []:
         console.print(f"[yellow]note:[/yellow] {escape(line)}")

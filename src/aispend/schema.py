@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 13
 
 MONEY_PRECISION = 38
 MONEY_SCALE = 18
@@ -100,6 +100,9 @@ LEDGER_COLUMNS: tuple[Column, ...] = (
     Column("tags", "JSON", "attribution", "Vendor tags/labels as a JSON object of strings."),
     # added in schema version 2
     Column("invoice_id", "VARCHAR", "charge", "Vendor invoice number, when the source names it."),
+    # added in schema version 9
+    Column("attributed_by", "JSON", "attribution",
+           "Which attribution rule set which field ({\"owner\": \"rule name\", \"tags.team\": ...}); NULL: none."),
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in LEDGER_COLUMNS)

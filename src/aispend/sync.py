@@ -23,9 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from .analysis.rollups import mark_stale
+from .attribution import apply_rules
 from .config import Settings
 from .connectors import Connector, Page, make_connector
 from .connectors.http import RetryPolicy
+from .derived import settle
 from .errors import ConfigError, SyncError
 from .pricing import Pricer
 from .store import Store, Transaction
@@ -149,6 +152,9 @@ def sync(store: Store, settings: Settings, sources: list[str] | None = None, sta
                 land(tx, connector, batch_id, window, granularity, now, pages)
                 emit(SyncEvent("loading", result))
                 rows, replaced = replace_window(tx, pricer, connector, batch_id, window, now, pages)
+                apply_rules(tx, settings, [batch_id])
+                mark_stale(tx, "batch_id = ?", [batch_id])
+                settle(tx, store, settings)
                 cursor = max(window[1], _cursor(store, name) or window[1])
                 _set_state(store, name, cursor=cursor, success=now, error=None, tx=tx)
             result.rows, result.replaced, result.status = rows, replaced, "ok"
@@ -189,10 +195,13 @@ def renormalize(store: Store, settings: Settings, source: str | None = None) -> 
                                     f"{connector.type} endpoints (was the source's type changed?)")
                 pages = [Page(by_name[e], n, b) for e, n, b in bodies]
                 _, replaced = replace_window(tx, pricer, connector, batch_id, (w_start, w_end), fetched_at, pages)
+                apply_rules(tx, settings, [batch_id])
+                mark_stale(tx, "batch_id = ?", [batch_id])
                 result.pages += len(pages)
                 result.replaced += replaced
                 result.window_start = min(filter(None, (result.window_start, w_start)))
                 result.window_end = max(filter(None, (result.window_end, w_end)))
+            settle(tx, store, settings)
         marks = ", ".join("?" for _ in connector.ledger_sources())
         result.rows = store.query(f"SELECT count(*) FROM ledger WHERE source IN ({marks})", connector.ledger_sources())[0][0]
         results.append(result)

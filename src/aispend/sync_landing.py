@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from .analysis.rollups import mark_stale
 from .config import SourceConfig
 from .connectors import Connector, Page
 from .errors import SyncError
@@ -61,6 +62,7 @@ def replace_window(tx: Transaction, pricer: Pricer, connector: Connector, batch_
     """
     loaded = deleted = 0
     for ledger_source in connector.ledger_sources():
+        mark_stale(tx, "source = ? AND period_start >= ? AND period_start < ?", [ledger_source, *window])
         deleted += tx.delete_window(ledger_source, *window)
         group = [p for p in pages if connector.name + p.endpoint.ledger_suffix == ledger_source]
         for fmt_name in sorted({p.endpoint.format for p in group}):

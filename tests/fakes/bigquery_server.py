@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Self
 from urllib.parse import parse_qsl, urlsplit
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -101,7 +102,7 @@ class FakeBigQuery(LocalServer):
         self._jobs: dict[str, dict] = {}
         self.key = self.other_key = ""
 
-    def __enter__(self) -> FakeBigQuery:
+    def __enter__(self) -> Self:
         super().__enter__()
         self.key, private = service_account(self.origin, self.email)
         self.other_key, other = service_account(self.origin, self.other_email)  # valid, but no access

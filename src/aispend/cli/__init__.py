@@ -1,12 +1,30 @@
 """The ``aispend`` command: parse options, call one library function, print.
 
 ``common`` holds the app and what commands share; each other module adds the commands of one
-subject. Importing them here registers them, in the order ``--help`` lists them.
+subject. Importing them here registers them.
 """
 
 from __future__ import annotations
 
-from . import fx, ledger, sources  # noqa: F401 - registers the commands
+from . import (  # noqa: F401 - importing registers the commands
+    alerts,
+    anomalies,
+    attribute,
+    budgets,
+    doctor,
+    economics,
+    events,
+    forecast,
+    fx,
+    ledger,
+    recommend,
+    reconcile,
+    revenue,
+    serve,
+    sources,
+    users,
+    whatif,
+)
 from .common import app, main
 
 __all__ = ["app", "main"]

@@ -8,6 +8,7 @@ table|json|csv``; JSON is an array of objects with exact decimal strings for mon
 
 from __future__ import annotations
 
+import importlib
 import sys
 from datetime import date
 from decimal import Decimal
@@ -118,14 +119,23 @@ def main() -> None:
         err.print("aborted")
         sys.exit(130)
     except Exception as exc:  # click usage errors come through here too
-        import click
-
-        if isinstance(exc, click.ClickException):
+        if isinstance(exc, _click_exceptions()):
             exc.show()
             sys.exit(exc.exit_code)
         if state.debug:
             raise
-        err.print(f"[red]unexpected error:[/red] {type(exc).__name__}: {escape(str(exc))} (run with --debug for the traceback)",
+        err.print(f"unexpected error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
                   highlight=False, markup=False)
         sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _click_exceptions() -> tuple[type[Exception], ...]:
+    """Usage errors: typer >= 0.17 raises its vendored click's exceptions, older typer click's own."""
+    found: list[type[Exception]] = []
+    for module in ("typer._click", "click"):
+        try:
+            found.append(importlib.import_module(module).ClickException)
+        except (ImportError, AttributeError):
+            pass
+    return tuple(found)

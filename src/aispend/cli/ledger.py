@@ -89,8 +89,13 @@ def import_cmd(
         raise typer.Exit(1)
 
 
-@app.command("report")
+report_app = typer.Typer(no_args_is_help=False, invoke_without_command=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.callback()
 def report_cmd(
+    ctx: typer.Context,
     by: Annotated[str, typer.Option(help="Comma-separated dimensions to group by, e.g. provider,model.")] = "provider",
     month: MonthOpt = None,
     start: StartOpt = None,
@@ -105,7 +110,13 @@ def report_cmd(
     service_tier, charge_category, billing_period, billing_currency, cost_source, pricing_status,
     account_id, project, api_key_id, environment, owner, feature, customer, experiment, source,
     source_type. The footer counts unpriced rows: their cost is unknown, never counted as $0.
+    Spend no rule attributed shows as "(unattributed)" (filter it with --where owner="(unattributed)").
+
+    Also: `aispend report unit --by feature` (cost per request and per 1k tokens) and
+    `aispend report margin --by customer` (revenue minus AI cost).
     """
+    if ctx.invoked_subcommand is not None:
+        return
     dims = [d.strip() for d in by.split(",") if d.strip()]
     window = Window.parse(month, start, end)
     with _store(_settings()) as store:

@@ -76,6 +76,7 @@ def sync_cmd(
     start: StartOpt = None,
     end: EndOpt = None,
     granularity: Annotated[str, typer.Option(help="Usage bucket width: 1d or 1h (costs are always daily).")] = "1d",
+    wait: Annotated[float, typer.Option(help="Seconds to wait if another sync (cron, `aispend serve`) is running.")] = 0.0,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
     """Pull every API source's window and replace it in the ledger (read-only on the vendor side).
@@ -85,6 +86,7 @@ def sync_cmd(
     so a failure leaves the ledger as it was. One failing source does not stop the others; the
     exit code is 1 if any failed.
     """
+    from ..schedule import run_locked
     from ..sync import sync
 
     settings = _settings()
@@ -98,8 +100,13 @@ def sync_cmd(
         elif event.kind == "done":
             err.print(f"{r.source}: {r.pages} pages, {r.rows:,} rows ({r.seconds:.1f}s)", highlight=False, markup=False)
 
-    with _store(settings) as store:
-        results = sync(store, settings, source, _date(start, "--start"), _date(end, "--end"), granularity, progress)
+    def work() -> list[Any]:
+        with _store(settings) as store:
+            return sync(store, settings, source, _date(start, "--start"), _date(end, "--end"), granularity, progress)
+
+    # The scheduler in `aispend serve` and cron runs take the same lock: two syncs never overlap.
+    results = run_locked("sync", work, settings=settings, wait=wait,
+                         notify=lambda line: err.print(line, highlight=False, markup=False))
     rows = [{"source": r.source, "window": r.window, "pages": r.pages, "requests": r.requests, "rows": r.rows,
              "status": r.status, "error": r.error} for r in results]
     _emit(rows, SYNC_COLUMNS, fmt, title="Sync")

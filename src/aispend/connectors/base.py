@@ -36,7 +36,7 @@ def secret_alias(data: Any, name: str, example: str) -> Any:
     if "api_key" in data:
         raise ValueError(f"write the secret once, as {name}")
     value = data.pop(name)
-    if isinstance(value, str):  # noqa: TRY004 - pydantic reports ValueError, not TypeError
+    if isinstance(value, str):
         raise ValueError(f"a literal {name} is not allowed in aispend.toml (the value is not shown); "
                          f'write {name} = {{ env = "NAME" }} or {{ file = "{example}" }}')
     data["api_key"] = value

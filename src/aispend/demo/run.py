@@ -21,6 +21,7 @@ from datetime import date
 from pathlib import Path
 
 from ..config import Settings, load_settings
+from ..derived import settle
 from ..errors import ConfigError
 from ..ingest import ImportResult, import_file
 from ..ingest.batches import retire_batch
@@ -77,7 +78,7 @@ def run_demo(
                 on_file(path, imported)
     finally:
         pricer.close()
-    result.retired_rows = _retire_other_demo_batches(store, batches)
+    result.retired_rows = _retire_other_demo_batches(store, settings, batches)
     return result
 
 
@@ -104,7 +105,7 @@ def _demo_settings(settings: Settings, config: Path) -> Settings:
     return merged
 
 
-def _retire_other_demo_batches(store: Store, keep: list[str]) -> int:
+def _retire_other_demo_batches(store: Store, settings: Settings, keep: list[str]) -> int:
     """Delete the rows of live demo imports that this run did not load; return how many."""
     if not keep:
         return 0
@@ -119,4 +120,5 @@ def _retire_other_demo_batches(store: Store, keep: list[str]) -> int:
                 continue
             # Point at this run's last import: the batch that superseded it.
             retired += retire_batch(tx, batch_id, replaced_by=keep[-1])
+        settle(tx, store, settings)
     return retired

@@ -7,7 +7,11 @@ from ..store import Transaction
 
 def retire_batch(tx: Transaction, batch_id: str, replaced_by: str) -> int:
     """Delete an import's rows and rejects, mark it replaced; return how many ledger rows went."""
+    from ..analysis.rollups import mark_stale  # local: analysis builds on ingest
+
     rows = tx.execute("SELECT count(*) FROM ledger WHERE batch_id = ?", [batch_id])[0][0]
+    if rows:
+        mark_stale(tx, "batch_id = ?", [batch_id])
     tx.execute("DELETE FROM ledger WHERE batch_id = ?", [batch_id])
     tx.execute("DELETE FROM import_rejects WHERE batch_id = ?", [batch_id])
     tx.execute("UPDATE imports SET replaced_by = ? WHERE batch_id = ?", [replaced_by, batch_id])
@@ -34,6 +38,9 @@ def restate(tx: Transaction, source: str, batch_id: str, columns: str | tuple[st
     params = [source, batch_id, batch_id]
     rows = tx.execute(f"SELECT count(*) FROM ledger WHERE {restated}", params)[0][0]
     if rows:
+        from ..analysis.rollups import mark_stale
+
+        mark_stale(tx, restated, params)
         tx.execute(f"DELETE FROM ledger WHERE {restated}", params)
     emptied = tx.execute(
         """SELECT i.batch_id FROM imports i WHERE i.replaced_by IS NULL AND i.source = ? AND i.batch_id <> ?

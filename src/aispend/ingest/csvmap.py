@@ -6,11 +6,11 @@ file is a configuration error named before any row is read.
 
 from __future__ import annotations
 
-from . import sqlparts as s
 from ..config import CsvMapping
 from ..errors import ImportError_
 from ..schema import CHARGE_CATEGORIES, COLUMNS_BY_NAME, MONEY_SQL
 from ..vendors import provider_sql_case
+from . import sqlparts as s
 
 _PERIOD = {"hour": "INTERVAL 1 HOUR", "day": "INTERVAL 1 DAY", "month": "INTERVAL 1 MONTH"}
 _CENTS = "CAST(0.01 AS DECIMAL(3, 2))"

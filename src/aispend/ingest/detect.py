@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from . import csvmap, focus
 from ..config import CsvMapping, Settings
 from ..errors import FormatDetectionError, ImportError_
+from . import csvmap, focus
 from .native import NativeFormat, Probe, by_name, native_formats
 from .sqlparts import file_sql
 
@@ -47,7 +47,7 @@ class FileFormat:
 
 
 def _open_text(path: Path) -> io.TextIOWrapper:
-    raw = gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+    raw = gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")  # noqa: SIM115 - the caller closes it
     return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
 
 

@@ -8,9 +8,9 @@ community pattern of one row per token type (``x_TokenType`` + ``ConsumedQuantit
 
 from __future__ import annotations
 
-from . import sqlparts as s
 from ..schema import CHARGE_CATEGORIES
 from ..vendors import provider_sql_case
+from . import sqlparts as s
 
 # Presence of these headers identifies a FOCUS cost-and-usage file.
 SIGNATURE = ("BilledCost", "ChargePeriodStart", "ChargePeriodEnd", "BillingCurrency")

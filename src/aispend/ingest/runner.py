@@ -20,7 +20,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..analysis.rollups import mark_stale
+from ..attribution import apply_rules
 from ..config import Settings
+from ..derived import settle
 from ..errors import ImportError_, RowError, ValidationError
 from ..pricing import Pricer
 from ..schema import COLUMN_NAMES
@@ -56,7 +59,7 @@ def file_sha256(path: Path) -> str:
 def _normalize_sql(
     fmt: FileFormat, path: Path, source: str, batch_id: str, now: str, staging: duckdb.DuckDBPyConnection
 ) -> str:
-    common = dict(source=source, batch_id=batch_id, ingested_at=now)
+    common = {"source": source, "batch_id": batch_id, "ingested_at": now}
     if fmt.native is not None:
         for name, table in fmt.native.tables(fmt.probe).items():
             staging.register(name, table)
@@ -241,6 +244,9 @@ def import_file(
                 rows, retired = restate(tx, source, batch_id, file_format.native.restates_by)
                 result.replaced_rows += rows
                 result.replaced_batches += retired
+            apply_rules(tx, settings, [batch_id])
+            mark_stale(tx, "batch_id = ?", [batch_id])
+            settle(tx, store, settings)
             tx.execute(
                 "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
                 [batch_id, source, str(path), sha, file_format.label, result.rows_loaded, total_errors, now],

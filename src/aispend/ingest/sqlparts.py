@@ -11,19 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..schema import COLUMNS_BY_NAME, LEDGER_COLUMNS, MONEY_SQL
+from ..sqltext import lit, q
+
+__all__ = ["lit", "q"]  # re-exported: normalizers write s.lit / s.q
 
 SEP = "\x1f"  # separates the parts of _error
-
-
-def q(identifier: str) -> str:
-    """Quote an identifier (a CSV header can hold anything)."""
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def lit(value: str | None) -> str:
-    if value is None:
-        return "NULL"
-    return "'" + value.replace("'", "''") + "'"
 
 
 def blank(expr: str) -> str:

@@ -22,5 +22,8 @@ def reprice(store: Store, settings: Settings, on_rows: Callable[[int], None] | N
         tx.execute("DELETE FROM ledger")
         tx.execute("INSERT INTO ledger SELECT * FROM _repriced")
         tx.execute("DROP TABLE _repriced")
+        from ..derived import settle_all  # local: derived data builds on pricing
+
+        settle_all(tx, store, settings)
     pricer.close()
     return rows

@@ -15,7 +15,6 @@ from ..errors import StoreError
 from .base import Store, Transaction
 from .migrations import MIGRATIONS
 
-
 BULK_MEMORY_LIMIT = "512MB"  # measured: a 10M-row import peaks at ~0.9 GB with it (docs/benchmarks.md)
 
 

@@ -40,7 +40,14 @@ from . import Context, Probe
 from . import _pages as pg
 from . import _pagesql as ps
 from .aws_cur import (
-    _PUBLISHER_PREFIXES, AI, CHARGE_CATEGORIES, _claude_sql, _key_sql, model_table, region_sql, token_scale_whens,
+    _PUBLISHER_PREFIXES,
+    AI,
+    CHARGE_CATEGORIES,
+    _claude_sql,
+    _key_sql,
+    model_table,
+    region_sql,
+    token_scale_whens,
 )
 
 COST, QTY = "UnblendedCost", "UsageQuantity"

@@ -23,9 +23,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import sqlparts as s
 from ...errors import ImportError_
 from ...vendors import provider_sql_case
+from .. import sqlparts as s
 from . import Context, NativeFormat, Probe
 
 # Logical field -> (legacy header, snake_case header). Matched case-insensitively.
@@ -408,7 +408,7 @@ def build_sql(delivery: Delivery, ctx: Context) -> str:
     raw["r_tags"] = _json_text(s.q(tag_map)) if tag_map else "CAST(NULL AS VARCHAR)"
     if tag_cols:
         entries = ", ".join(
-            f"{{'k': {s.lit(re.sub(r'^(resourcetags/|resource_tags_)', '', h, flags=re.I))}, 'v': {s.blank(s.q(h))}}}"
+            f"{{'k': {s.lit(re.sub(r'^(resourcetags/|resource_tags_)', '', h, flags=re.IGNORECASE))}, 'v': {s.blank(s.q(h))}}}"
             for h in tag_cols)
         kept = f"list_filter([{entries}], lambda e: e.v IS NOT NULL)"
         raw["r_tags"] = f"nullif(CAST(to_json(map_from_entries({kept})) AS VARCHAR), '{{}}')"
