@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from genai_prices import Usage, calc_price
 
-from aispend.analysis import spend_report
+from aispend.analysis import Window, spend_report
 from aispend.attribution.allocate import allocate_all, split
 from aispend.config import load_settings
 from aispend.demo import run_demo
@@ -39,16 +39,22 @@ def _events(workdir: Path, lines: list[dict]) -> Path:
     return path
 
 
-# Three customers call gpt-4o on 2026-01-01 (the day the fixture bills 0.1 + 0.2 + 0.3 USD of gpt-4o),
-# with token mixes whose list prices are 1 : 2 : 3 (computed below with genai-prices, not assumed).
+# Three customers call gpt-4o on 2026-01-01, the day the fixture bills 40k input, 160k cached input and
+# 30k output tokens of gpt-4o (0.1 + 0.2 + 0.3 USD): between them, exactly those tokens.
 CALLS = [
-    {"id": "r1", "time": "2026-01-01T09:00:00Z", "provider": "openai", "model": "gpt-4o", "input_tokens": 1000,
-     "output_tokens": 100, "customer": "acme", "feature": "chat"},
-    {"id": "r2", "time": "2026-01-01T10:00:00Z", "provider": "openai", "model": "gpt-4o", "input_tokens": 2000,
-     "output_tokens": 200, "customer": "globex", "feature": "chat"},
-    {"id": "r3", "time": "2026-01-01T11:00:00Z", "provider": "openai", "model": "gpt-4o", "input_tokens": 3000,
-     "output_tokens": 300, "customer": "initech", "feature": "search"},
+    {"id": "r1", "time": "2026-01-01T09:00:00Z", "provider": "openai", "model": "gpt-4o", "input_tokens": 100_000,
+     "cache_read_tokens": 80_000, "output_tokens": 15_000, "customer": "acme", "feature": "chat"},
+    {"id": "r2", "time": "2026-01-01T10:00:00Z", "provider": "openai", "model": "gpt-4o", "input_tokens": 60_000,
+     "cache_read_tokens": 48_000, "output_tokens": 9_000, "customer": "globex", "feature": "chat"},
+    {"id": "r3", "time": "2026-01-01T11:00:00Z", "provider": "openai", "model": "gpt-4o", "input_tokens": 40_000,
+     "cache_read_tokens": 32_000, "output_tokens": 6_000, "customer": "initech", "feature": "search"},
 ]
+
+
+def list_price(call: dict) -> Decimal:
+    usage = Usage(input_tokens=call["input_tokens"], cache_read_tokens=call["cache_read_tokens"],
+                  output_tokens=call["output_tokens"])
+    return calc_price(usage, "gpt-4o", provider_id="openai").total_price
 
 
 @pytest.fixture
@@ -64,9 +70,7 @@ def allocated(workdir, store):
 def test_a_bill_is_split_over_its_events_by_priced_token_share(store, allocated):
     _settings, before = allocated
     pool = store.query("SELECT sum(billed_cost) FROM ledger WHERE model = 'gpt-4o' AND source = 'openai'")[0][0]
-    prices = [calc_price(Usage(input_tokens=c["input_tokens"], output_tokens=c["output_tokens"]), "gpt-4o",
-                         provider_id="openai").total_price for c in CALLS]
-    expected = split(pool, prices)
+    expected = split(pool, [list_price(c) for c in CALLS])
     shares = dict(store.query("SELECT customer, cost_usd FROM ledger WHERE cost_source = 'allocated' ORDER BY customer"))
     assert shares == {"acme": expected[0], "globex": expected[1], "initech": expected[2]}
     assert sum(shares.values()) == pool  # exactly the bill
@@ -74,9 +78,25 @@ def test_a_bill_is_split_over_its_events_by_priced_token_share(store, allocated)
     assert by_customer["acme"] == expected[0] and by_customer["initech"] == expected[2]
     assert spend_report(store, []).rows[0]["cost_usd"] == before  # moved between buckets, never added
     tokens = spend_report(store, ["customer"], where={"customer": ["initech"]}).rows[0]
-    assert (tokens["input_tokens"], tokens["output_tokens"]) == (3000, 300)  # the events' tokens
+    assert (tokens["input_tokens"], tokens["output_tokens"]) == (40_000, 6_000)  # the events' tokens
     # the rest of the bill had no events: it stays billed, unattributed, and is reported as unmatched
     assert by_customer["(unattributed)"] == before - pool
+
+
+def test_requests_the_logs_missed_leave_their_share_unattributed_exactly(workdir, store):
+    (workdir / "aispend.toml").write_text(ENABLED)
+    settings = load_settings(None)
+    import_file(store, settings, FIX / "costs_pages.json")
+    import_events(store, settings, _events(workdir, CALLS[:2]))  # initech's request was never logged
+    pool = store.query("SELECT sum(billed_cost) FROM ledger WHERE model = 'gpt-4o' AND source = 'openai'")[0][0]
+    day = {r["customer"]: r["cost_usd"] for r in spend_report(
+        store, ["customer"], Window.parse(start="2026-01-01", end="2026-01-02"), where={"model": ["gpt-4o"]}).rows}
+    attributed = day["acme"] + day["globex"]
+    assert attributed + day["(unattributed)"] == pool  # exactly the bill
+    seen = sum(c["input_tokens"] + c["output_tokens"] for c in CALLS[:2])
+    billed_tokens = 200_000 + 30_000
+    assert attributed == (pool * seen / billed_tokens).quantize(Decimal("0.01"), rounding="ROUND_FLOOR")
+    assert day["acme"] / day["globex"] == pytest.approx(list_price(CALLS[0]) / list_price(CALLS[1]), rel=1e-3)
 
 
 def test_reallocation_is_idempotent_and_a_restated_bill_is_split_again(workdir, store, allocated):
@@ -153,3 +173,4 @@ def test_cli_allocate_reports_the_unmatched_remainder(workdir, store, allocated)
     assert out.returncode == 0, out.stderr
     [row] = json.loads(out.stdout)
     assert row["allocated_pools"] == 1 and Decimal(row["allocated_usd"]) > 0 and row["rows"] == 3
+    assert Decimal(row["unseen_usd"]) == 0  # the events carry every token the bill counts

@@ -57,6 +57,7 @@ class AllocationResult:
     allocated_usd: Decimal = Decimal(0)
     unmatched_pools: int = 0
     unmatched_usd: Decimal = Decimal(0)
+    unseen_usd: Decimal = Decimal(0)  # shares of matched pools no event accounts for (unattributed)
     shared_rows: int = 0
     shared_usd: Decimal = Decimal(0)
     rows: int = 0
@@ -64,12 +65,13 @@ class AllocationResult:
 
     @property
     def allocated_share(self) -> Decimal:
-        total = self.allocated_usd + self.unmatched_usd
+        total = self.allocated_usd + self.unseen_usd + self.unmatched_usd
         return (self.allocated_usd / total * 100).quantize(Decimal("0.01")) if total else Decimal(0)
 
     def as_dict(self) -> dict[str, Any]:
         return {"pools": self.pools, "allocated_pools": self.allocated_pools, "allocated_usd": self.allocated_usd,
                 "unmatched_pools": self.unmatched_pools, "unmatched_usd": self.unmatched_usd,
+                "unseen_usd": self.unseen_usd,
                 "allocated_pct": self.allocated_share, "shared_rows": self.shared_rows,
                 "shared_usd": self.shared_usd, "rows": self.rows}
 
@@ -133,16 +135,27 @@ def _counted_sql(store: Store) -> str:
 
 
 def _pools(tx: Transaction, counted: str) -> list[tuple]:
-    """(day, provider, model, pool usd, billed row ids, estimated row ids) per key in scope."""
+    """Per key in scope: (day, provider, model, pool usd, billed row ids, estimated row ids, tokens
+    the vendor measured). The tokens are the usage report's when there is one (estimated rows,
+    superseded by the bill they describe), else the billed rows' own."""
+    tokens = "coalesce(input_tokens, 0) + coalesce(output_tokens, 0)"
     return tx.execute(f"""
         SELECT CAST(period_start AS DATE) AS day, provider, model,
                sum(cost_usd) FILTER (WHERE cost_source = 'billed') AS pool,
                list(row_id) FILTER (WHERE cost_source = 'billed') AS billed_ids,
-               list(row_id) FILTER (WHERE cost_source = 'estimated') AS estimated_ids
-        FROM ({counted}) c
-        WHERE NOT superseded AND model IS NOT NULL AND charge_category = 'usage'
-          AND cost_source IN ('billed', 'estimated') AND {_in_scope('provider', 'period_start')}
+               list(row_id) FILTER (WHERE cost_source = 'estimated') AS estimated_ids,
+               coalesce(nullif(sum({tokens}) FILTER (WHERE cost_source = 'estimated'), 0),
+                        sum({tokens}) FILTER (WHERE cost_source = 'billed')) AS measured
+        FROM ({counted_raw_tokens(counted)}) c
+        WHERE model IS NOT NULL AND charge_category = 'usage' AND {_in_scope('provider', 'period_start')}
+          AND (cost_source = 'estimated' OR (cost_source = 'billed' AND NOT superseded))
         GROUP BY ALL HAVING sum(cost_usd) FILTER (WHERE cost_source = 'billed') > 0""")
+
+
+def counted_raw_tokens(counted: str) -> str:
+    """The counted ledger with each row's own tokens back (the counted view moves them around)."""
+    return (f"SELECT c.* REPLACE (l.input_tokens AS input_tokens, l.output_tokens AS output_tokens) "
+            f"FROM ({counted}) c JOIN ledger l USING (row_id)")
 
 
 def _events(tx: Transaction) -> dict[tuple, list[dict[str, Any]]]:
@@ -156,6 +169,15 @@ def _events(tx: Transaction) -> dict[tuple, list[dict[str, Any]]]:
         sums = dict(zip((*TOKENS, "estimated_cost_usd"), r[3 + len(EVENT_DIMS):], strict=True))
         out[(r[0], r[1], r[2])].append({**dims, **{k: v or 0 for k, v in sums.items()}})
     return out
+
+
+def _covered(pool: Decimal, seen: int, measured: int | None) -> Decimal:
+    """The part of ``pool`` the events account for: all of it, unless the vendor measured more
+    tokens than the events carry (logs that miss requests); then the events' token share of it,
+    to the cent. The rest is the pool's unseen share."""
+    if not measured or seen >= measured:
+        return pool
+    return (pool * Decimal(seen) / Decimal(measured)).quantize(_CENT, rounding=ROUND_FLOOR)
 
 
 def _weights(groups: list[dict[str, Any]], mode: str) -> list[Decimal] | None:
@@ -205,7 +227,7 @@ def allocate(tx: Transaction, store: Store, settings: Settings, *, keys: str = S
     consumed: list[tuple[str, str, date]] = []
     if cfg.enabled:
         events = _events(tx)
-        for day, provider, model, pool, billed_ids, estimated_ids in _pools(tx, counted):
+        for day, provider, model, pool, billed_ids, estimated_ids, measured in _pools(tx, counted):
             out.pools += 1
             groups = events.get((day, provider, model), [])
             weights = _weights(groups, cfg.weight) if groups else None
@@ -215,16 +237,24 @@ def allocate(tx: Transaction, store: Store, settings: Settings, *, keys: str = S
                 out.unmatched.append({"day": day, "provider": provider, "model": model, "usd": pool})
                 continue
             kept = [(g, w) for g, w in zip(groups, weights, strict=True) if w > 0]
-            for (g, _), share in zip(kept, split(pool, [w for _, w in kept]), strict=True):
+            seen = sum(g["input_tokens"] + g["output_tokens"] for g, _ in kept)
+            covered = _covered(pool, seen, measured)
+            common = {"model": model, "model_raw": model, "service_category": "AI and Machine Learning"}
+            for (g, _), share in zip(kept, split(covered, [w for _, w in kept]), strict=True):
                 rows.append(_row(batch_id, now, day, day + timedelta(days=1), provider, share,
                                  row_id=_row_id(day, provider, model, *(g[d] for d in EVENT_DIMS)),
-                                 model=model, model_raw=model, service_category="AI and Machine Learning",
                                  description=f"{model}: share of {len(billed_ids)} billed row(s) by {cfg.weight}",
-                                 **{d: g[d] for d in EVENT_DIMS}, **{c: g[c] for c in TOKENS}))
+                                 **common, **{d: g[d] for d in EVENT_DIMS}, **{c: g[c] for c in TOKENS}))
+            if covered != pool:  # requests the events never saw: their share stays unattributed
+                rows.append(_row(batch_id, now, day, day + timedelta(days=1), provider, pool - covered,
+                                 row_id=_row_id(day, provider, model, "unseen"), **common,
+                                 description=f"{model}: share of {len(billed_ids)} billed row(s) no event saw",
+                                 input_tokens=max(int(measured or 0) - seen, 0)))
+                out.unseen_usd += pool - covered
             month = day.replace(day=1)
             consumed += [(rid, provider, month) for rid in [*billed_ids, *(estimated_ids or [])]]
             out.allocated_pools += 1
-            out.allocated_usd += pool
+            out.allocated_usd += covered
     for rule in cfg.shared:
         shared, used = _shared(tx, counted, rule, batch_id, now)
         rows += shared

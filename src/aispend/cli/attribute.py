@@ -66,6 +66,6 @@ def allocate_cmd(fmt: FormatOpt = OutFormat.table) -> None:
     notes = [f"{result.allocated_share}% of billed usage was allocated to the customers and features of its events"]
     for u in result.unmatched[:10]:
         notes.append(f"unmatched: {u['day']} {u['provider']} {u['model']} {u['usd']:.2f} USD (no events for it)")
-    _emit([result.as_dict()], ["pools", "allocated_pools", "allocated_usd", "unmatched_pools", "unmatched_usd",
+    _emit([result.as_dict()], ["pools", "allocated_pools", "allocated_usd", "unseen_usd", "unmatched_pools", "unmatched_usd",
                                "allocated_pct", "shared_rows", "shared_usd", "rows"], fmt,
           title="Allocation", footer=notes)
