@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from datetime import date
@@ -60,16 +59,18 @@ FROM (
 def build(path: Path, rows: int) -> None:
     with open_store(str(path)) as store:
         have = store.query("SELECT count(*) FROM ledger")[0][0]
-        if have == rows:
+        if have == rows and rollups.usable(store):
             print(f"ledger {path}: {rows:,} rows, reused")
             return
-        store.query("DELETE FROM ledger")
-        began = time.monotonic()
-        for lo in range(0, rows, CHUNK):
-            store.query(ROWS_SQL, [lo, min(lo + CHUNK, rows)])
-            print(f"  {min(lo + CHUNK, rows):,} rows ({time.monotonic() - began:.0f}s)", flush=True)
+        if have != rows:
+            store.query("DELETE FROM ledger")
+            began = time.monotonic()
+            for lo in range(0, rows, CHUNK):
+                store.query(ROWS_SQL, [lo, min(lo + CHUNK, rows)])
+                print(f"  {min(lo + CHUNK, rows):,} rows ({time.monotonic() - began:.0f}s)", flush=True)
         began = time.monotonic()
         with store.transaction(bulk=True) as tx:
+            tx.full_memory()  # as derived.settle_all does before rebuilding
             rollups.rebuild(tx, store)
         n = store.query(f"SELECT count(*) FROM {rollups.TABLE}")[0][0]
         print(f"rollup rebuilt in {time.monotonic() - began:.1f}s: {n:,} rollup rows for {rows:,} ledger rows")

@@ -21,12 +21,14 @@ if TYPE_CHECKING:
 
 
 def settle(tx: Transaction, store: Store, settings: Settings) -> None:
+    tx.full_memory()
     if settings.allocation.active or tx.execute("SELECT count(*) FROM allocation_sources LIMIT 1")[0][0]:
         allocate(tx, store, settings, batch_id=f"allocation:{uuid.uuid4().hex}")
     refresh(tx, store)
 
 
 def settle_all(tx: Transaction, store: Store, settings: Settings) -> None:
+    tx.full_memory()
     if settings.allocation.active or tx.execute("SELECT count(*) FROM allocation_sources LIMIT 1")[0][0]:
         allocate(tx, store, settings, keys=ALL_KEYS, batch_id=f"allocation:{uuid.uuid4().hex}")
     rebuild(tx, store)

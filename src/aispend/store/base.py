@@ -24,6 +24,9 @@ class Transaction(abc.ABC):
     def append(self, table: str, batch: pa.RecordBatch | pa.Table) -> int:
         """Bulk-append Arrow data whose columns are a subset of the table's, by name."""
 
+    def full_memory(self) -> None:
+        """Lift a bulk transaction's memory cap for the heavy aggregations that end it."""
+
     def delete_window(self, source: str, start: datetime, end: datetime) -> int:
         """Delete one source's ledger rows whose period starts in [start, end); return how many.
 

@@ -34,6 +34,11 @@ class _DuckDBTransaction(Transaction):
         self._con.from_arrow(batch).query("_aispend_batch", f"INSERT INTO {table} BY NAME SELECT * FROM _aispend_batch")
         return batch.num_rows
 
+    def full_memory(self) -> None:
+        # A bulk load streams with a small buffer pool; the aggregations after it (the rollup over
+        # the months it touched, all of them after a re-price) need the default one.
+        self._con.execute("RESET memory_limit")
+
 
 class DuckDBStore(Store):
     def __init__(self, path: str, *, read_only: bool = False):
