@@ -188,14 +188,15 @@ def _where(t: Any, where: dict[str, list[str]]) -> list[Any]:
     return preds
 
 
-def _filtered(store: Store, window: Window, where: dict[str, list[str]]) -> Any:
+def counted_window(store: Store, window: Window = Window(), where: dict[str, list[str]] | None = None) -> Any:
+    """The counted ledger over a window with ``--where`` filters (``(unattributed)`` is NULL)."""
     t = counted_ledger(store)
     preds = []
     if window.start is not None:
         preds.append(t.period_start >= window.start)
     if window.end is not None:
         preds.append(t.period_start < window.end)
-    preds += _where(t, where)
+    preds += _where(t, where or {})
     return t.filter(preds) if preds else t
 
 
@@ -224,7 +225,7 @@ def footer(store: Store, window: Window = Window(), where: dict[str, list[str]] 
     where = where or {}
     if use_rollup if use_rollup is not None else _can_use_rollup(store, [], window, where):
         return _rollup_footer(_daily(store, window, where))
-    t = _filtered(store, window, where)
+    t = counted_window(store, window, where)
     tokens = t.input_tokens.fill_null(0) + t.output_tokens.fill_null(0)
     # Unpriced rows whose cost is unknown; a billed row of an unknown model still has its bill.
     unpriced = (t.pricing_status == "unpriced") & t.cost_usd.isnull()
@@ -287,7 +288,7 @@ def spend_report(
         raise ReportError(f"--granularity {granularity!r}: choose day, week or month")
     where = where or {}
     rollup = use_rollup if use_rollup is not None else _can_use_rollup(store, by, window, where)
-    t = _daily(store, window, where) if rollup else _filtered(store, window, where)
+    t = _daily(store, window, where) if rollup else counted_window(store, window, where)
     when = t.day if rollup else t.period_start
     keys: list[Any] = [t[d] for d in by]
     columns = list(by)

@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..analysis.report import Window, counted_ledger
+from ..analysis.report import Window, counted_window
 from ..pricing import Pricer
 from ..schema import COLUMN_NAMES
 from ..store import Store
@@ -30,15 +30,7 @@ ALL_TIME = Window()  # no date bounds
 
 def counted(store: Store, window: Window = ALL_TIME, where: dict[str, list[str]] | None = None) -> Any:
     """The counted ledger (see ``counted_ledger``) over a window, with ``--where`` filters: Ibis."""
-    t = counted_ledger(store)
-    preds = []
-    if window.start is not None:
-        preds.append(t.period_start >= window.start)
-    if window.end is not None:
-        preds.append(t.period_start < window.end)
-    for key, values in (where or {}).items():
-        preds.append(t[key].isin(values))
-    return t.filter(preds) if preds else t
+    return counted_window(store, window, where)
 
 
 def usage_rows(store: Store, window: Window = ALL_TIME, where: dict[str, list[str]] | None = None,
