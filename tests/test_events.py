@@ -295,7 +295,7 @@ def test_litellm_spend_logs_import_through_the_cli_once(workdir):
         dump = json.dumps(store.query("SELECT * FROM events"), default=str)
     assert "e4f1e63f22a84ed3d917d1241dfd86173f43d03d99b46e2753590092673ac24f" in keys
     assert any(k.startswith("sha256:") for k in keys)
-    assert "sk-test-raw-looking-key" not in dump and "requester_ip_address" not in dump
+    assert "sk-test-FAKE-key" not in dump and "requester_ip_address" not in dump
 
     listed = run_cli("events", "list", "--where", "customer=cust_acme", "--format", "csv", cwd=workdir)
     assert listed.returncode == 0 and len(listed.stdout.splitlines()) == 4
