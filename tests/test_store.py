@@ -86,3 +86,28 @@ def test_a_version_1_ledger_migrates_forward_keeping_its_rows(workdir):
         assert store.query("SELECT max(version) FROM schema_migrations")[0][0] == MIGRATIONS[-1][0]
         assert store.query("SELECT row_id, billed_cost, invoice_id FROM ledger") == [("r1", Decimal("1.5"), None)]
         assert store.query("SELECT count(*) FROM fx_rates")[0][0] == 0
+
+
+def test_a_command_waits_its_turn_while_another_process_has_the_ledger(workdir):
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import run_cli
+
+    path = workdir / "aispend.duckdb"
+    open_store(str(path)).close()
+    hold = ("import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+            "time.sleep(float(sys.argv[2])); c.close()")
+    with subprocess.Popen([sys.executable, "-c", hold, str(path), "1.5"], stdout=subprocess.PIPE, text=True) as holder:
+        assert holder.stdout.readline().strip() == "held"
+        began = time.monotonic()
+        waited = run_cli("report", "--format", "json", cwd=workdir)  # default: waits up to 30 s
+        assert waited.returncode == 0, waited.stderr
+        assert time.monotonic() - began >= 1.0
+    (workdir / "aispend.toml").write_text("[store]\nwait_seconds = 0\n")
+    with subprocess.Popen([sys.executable, "-c", hold, str(path), "30"], stdout=subprocess.PIPE, text=True) as holder:
+        assert holder.stdout.readline().strip() == "held"
+        refused = run_cli("report", cwd=workdir)
+        holder.kill()
+    assert refused.returncode == 1 and "is open in another process" in refused.stderr

@@ -66,6 +66,9 @@ class SecretRef(_Strict):
 
 class StoreConfig(_Strict):
     url: str = DEFAULT_STORE_URL
+    # DuckDB allows one writer: a command finding the ledger open (a sync, `aispend serve` between
+    # requests) retries for up to this many seconds before saying so.
+    wait_seconds: float = Field(default=30.0, ge=0)
 
 
 class PriceOverride(_Strict):

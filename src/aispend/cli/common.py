@@ -68,7 +68,7 @@ def _settings() -> Settings:
 
 
 def _store(settings: Settings) -> Store:
-    return open_store(settings.store.url)
+    return open_store(settings.store.url, wait=settings.store.wait_seconds)
 
 
 def _total(rows: list[dict[str, Any]]) -> Decimal:

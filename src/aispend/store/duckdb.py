@@ -18,6 +18,10 @@ from .migrations import MIGRATIONS
 BULK_MEMORY_LIMIT = "512MB"  # measured: a 10M-row import peaks at ~0.9 GB with it (docs/benchmarks.md)
 
 
+class StoreLocked(StoreError):
+    """Another process has the ledger file open (DuckDB allows one writer)."""
+
+
 class _DuckDBTransaction(Transaction):
     def __init__(self, con: duckdb.DuckDBPyConnection):
         self._con = con
@@ -49,7 +53,7 @@ class DuckDBStore(Store):
             self.con = duckdb.connect(str(Path(path).expanduser()) if path != ":memory:" else path, read_only=read_only)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
-                raise StoreError(
+                raise StoreLocked(
                     f"ledger {path} is open in another process (DuckDB allows one writer); "
                     "wait for it to finish and try again"
                 ) from None

@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+import time
+
 from ..errors import StoreError
 from .base import Store
 
 
-def open_store(url: str, *, migrate: bool = True, read_only: bool = False) -> Store:
-    """Open the ledger at ``url``: a file path (DuckDB) or ``duckdb:///path``."""
+def open_store(url: str, *, migrate: bool = True, read_only: bool = False, wait: float = 0.0) -> Store:
+    """Open the ledger at ``url``: a file path (DuckDB) or ``duckdb:///path``.
+
+    ``wait``: seconds to keep retrying while another process holds the file (backing off from
+    0.1 s to 1 s), so a cron command and `aispend serve` take turns instead of failing.
+    """
     if url.startswith(("postgresql://", "postgres://")):
         raise StoreError(f"store.url {_redact(url)}: PostgreSQL is not supported yet; use a DuckDB file path")
     path = url.removeprefix("duckdb://") if url.startswith("duckdb://") else url
-    from .duckdb import DuckDBStore
+    from .duckdb import DuckDBStore, StoreLocked
 
-    store = DuckDBStore(path, read_only=read_only)
+    deadline, pause = time.monotonic() + wait, 0.1
+    while True:
+        try:
+            store = DuckDBStore(path, read_only=read_only)
+            break
+        except StoreLocked as exc:
+            if time.monotonic() + pause > deadline:
+                if wait:
+                    raise StoreLocked(f"{exc} (waited {wait:g} s; raise store.wait_seconds to wait longer)") from None
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
     if migrate and not read_only:
         store.migrate()
     return store
