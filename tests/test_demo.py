@@ -199,3 +199,23 @@ def test_bedrock_models_resolve_in_the_book():
 def test_rejects_months_below_one(tmp_path):
     with pytest.raises(ValueError):
         build_plan(TODAY, months=0)
+
+
+def test_customers_pay_a_plan_so_margins_show(loaded):
+    import csv
+    import io
+    from decimal import Decimal
+
+    from aispend.analysis import Window, margin
+    from aispend.config import load_settings
+
+    store, result, _ = loaded
+    assert result.revenue == 8 * len(result.files) // 6  # eight customers, every month (six files a month)
+    month = result.end.strftime("%Y-%m")
+    text = result.revenue_file.read_text()
+    paid = {r["customer"]: Decimal(r["amount"]) for r in csv.DictReader(io.StringIO(text)) if r["month"] == month}
+    report = margin(store, load_settings(None), "customer", Window.parse(month=month))
+    rows = {r["customer"]: r for r in report.rows}
+    for customer, amount in paid.items():  # revenue as written in the CSV, cost from the ledger
+        assert rows[customer]["revenue_usd"] == amount
+        assert rows[customer]["margin_usd"] == amount - rows[customer]["cost_usd"]

@@ -252,6 +252,7 @@ class DemoPlan:
     runaway_day: date
     migration_day: date
     files: tuple[DemoFile, ...]
+    revenue: str = ""  # the customers' subscription revenue, a revenue CSV (docs/unit-economics.md)
 
 
 def window(today: date, months: int) -> tuple[date, date]:
@@ -291,7 +292,22 @@ def build_plan(today: date, seed: int = 7, months: int = 4) -> DemoPlan:
         rows = list(world.vectorbase_rows(month_start, days))
         files.append(DemoFile(f"{MAPPING_NAME}-{label}.csv", MAPPING_NAME, label, f"demo-{MAPPING_NAME}",
                               "csv", MAPPING_NAME, _csv_text(VB_COLUMNS, rows), len(rows)))
-    return DemoPlan(start, end, runaway, migration, tuple(files))
+    return DemoPlan(start, end, runaway, migration, tuple(files), revenue_csv(start, end, seed))
+
+
+# Monthly subscription of the biggest customer; the others pay in proportion to their size.
+REVENUE_BASE = Decimal(9000)
+
+
+def revenue_csv(start: date, end: date, seed: int) -> str:
+    """What each customer pays per month (a flat plan, wobbling a little with the seed)."""
+    rng = random.Random(f"revenue|{seed}")
+    plans = {name: (REVENUE_BASE * Decimal(str(size)) * Decimal(str(round(rng.uniform(0.9, 1.1), 3))))
+             .quantize(Decimal("0.01")) for name, size in CUSTOMERS}
+    rows = [{"customer": name, "month": m.strftime("%Y-%m"), "amount": str(amount), "currency": "USD",
+             "id": f"inv-{m:%Y%m}-{i:02d}"}
+            for m in _months(start, end) for i, (name, amount) in enumerate(plans.items(), 1)]
+    return _csv_text(("customer", "month", "amount", "currency", "id"), rows)
 
 
 # --- the world behind the numbers ---------------------------------------------------------------

@@ -26,6 +26,7 @@ from ..errors import ConfigError
 from ..ingest import ImportResult, import_file
 from ..ingest.batches import retire_batch
 from ..pricing import Pricer
+from ..revenue.csv import import_revenue_csv
 from ..store import Store
 from . import generate as gen
 
@@ -43,6 +44,8 @@ class DemoResult:
     migration_day: date | None = None  # the day support-chat moved from gpt-4o to gpt-4.1-mini
     rows_by_source: dict[str, int] = field(default_factory=dict)
     retired_rows: int = 0  # rows of earlier demo runs removed because this run did not reload them
+    revenue: int = 0  # revenue rows (customer x month) loaded for margins
+    revenue_file: Path | None = None
 
 
 def run_demo(
@@ -79,6 +82,10 @@ def run_demo(
     finally:
         pricer.close()
     result.retired_rows = _retire_other_demo_batches(store, settings, batches)
+    revenue = workdir / "revenue.csv"  # so `aispend report margin` has something to say
+    revenue.write_text(plan.revenue)
+    result.revenue = import_revenue_csv(store, revenue, source="demo").rows_loaded
+    result.revenue_file = revenue
     return result
 
 
