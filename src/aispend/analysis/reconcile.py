@@ -29,6 +29,7 @@ it), it is ``changed after sign-off``, with the delta and the batches that diffe
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from collections import defaultdict
@@ -133,6 +134,16 @@ class Reconciliation:
     def delta_usd(self) -> Decimal | None:
         """The ledger's figure now minus the signed one (None while open)."""
         return None if self.signoff is None else self.total("ledger_usd") - self.signoff.ledger_usd
+
+    def as_dict(self) -> dict[str, Any]:
+        """The month as one object: what `aispend reconcile --format json` and the API return."""
+        totals = {k: self.total(k) for k in ("invoice_usd", "ledger_usd", "estimate_usd", "difference_usd")}
+        totals |= {f"{c}_usd": self.total(c) for c in CATEGORIES}
+        s = self.signoff
+        return {"month": self.month, "status": self.status,
+                "signoff": None if s is None else dataclasses.asdict(s),
+                "delta_usd": self.delta_usd, "totals": totals, "vendors": [v.as_row() for v in self.vendors],
+                "changes": [dataclasses.asdict(c) | {"delta_usd": c.delta_usd} for c in self.changes]}
 
 
 # --- the month's rows, grouped small enough to reason about in Python -------------------------

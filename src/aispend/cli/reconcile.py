@@ -65,7 +65,7 @@ def _show(rec: Any, fmt: OutFormat) -> None:
     rows = [v.as_row() for v in rec.vendors]
     cat_columns = [f"{c}_usd" for c in CATEGORIES]
     if fmt is OutFormat.json:
-        typer.echo(json.dumps(_object(rec, rows), indent=2))
+        typer.echo(json.dumps(_plain(rec.as_dict()), indent=2))
         return
     if fmt is OutFormat.csv:
         _emit(rows, [*VENDOR_COLUMNS, *cat_columns, "unpriced_tokens", "unconverted_rows", "signed_ledger_usd"], fmt)
@@ -112,20 +112,6 @@ def _change_row(c: Any) -> dict[str, Any]:
     return {"provider": c.provider, "source": c.source, "batch_id": c.batch_id, "change": c.change,
             "signed_usd": c.signed_usd, "now_usd": c.now_usd, "delta_usd": c.delta_usd, "loaded_at": c.loaded_at,
             "replaced_by": c.replaced_by, "rows_signed": c.rows_signed, "rows_now": c.rows_now}
-
-
-def _object(rec: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    from ..analysis.reconcile import CATEGORIES
-
-    s = rec.signoff
-    totals = {k: rec.total(k) for k in ("invoice_usd", "ledger_usd", "estimate_usd", "difference_usd")}
-    totals |= {f"{c}_usd": rec.total(c) for c in CATEGORIES}
-    return _plain({
-        "month": rec.month, "status": rec.status,
-        "signoff": None if s is None else {c: getattr(s, c) for c in HISTORY_COLUMNS},
-        "delta_usd": rec.delta_usd, "totals": totals, "vendors": rows,
-        "changes": [_change_row(c) for c in rec.changes],
-    })
 
 
 def _plain(value: Any) -> Any:

@@ -194,16 +194,4 @@ def _rec_rows(recs: list[Any]) -> list[dict[str, Any]]:
 
 def _reconciliation(rec: Any) -> dict[str, Any]:
     """The object ``aispend reconcile --format json`` prints."""
-    from ..analysis.reconcile import CATEGORIES
-
-    s = rec.signoff
-    totals = {k: rec.total(k) for k in ("invoice_usd", "ledger_usd", "estimate_usd", "difference_usd")}
-    totals |= {f"{c}_usd": rec.total(c) for c in CATEGORIES}
-    changes = [{"provider": c.provider, "source": c.source, "batch_id": c.batch_id, "change": c.change,
-                "signed_usd": c.signed_usd, "now_usd": c.now_usd, "delta_usd": c.delta_usd, "loaded_at": c.loaded_at,
-                "replaced_by": c.replaced_by, "rows_signed": c.rows_signed, "rows_now": c.rows_now}
-               for c in rec.changes]
-    return {"month": rec.month, "status": rec.status,
-            "signoff": None if s is None else {c: getattr(s, c) for c in SIGNOFF_COLUMNS},
-            "delta_usd": rec.delta_usd, "totals": totals, "vendors": [v.as_row() for v in rec.vendors],
-            "changes": changes}
+    return rec.as_dict()
