@@ -375,3 +375,19 @@ def test_cli_detects_stores_and_prints_json(workdir):
         assert store.query("SELECT count(*) FROM anomalies")[0][0] == len(rows)
     bad = run_cli("anomalies", "--since", "last tuesday", cwd=workdir)
     assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0 and "YYYY-MM-DD" in bad.stderr
+
+
+def test_a_spike_is_reported_once_at_the_scope_that_names_its_cause(ledger, monkeypatch):
+    import aispend.analysis.anomalies.detect as detect
+
+    coarse = (("provider", "openai"),)
+    fine = (("provider", "openai"), ("model", "gpt-4o"))
+
+    def spikes(found):
+        return {a.scope for a in found if a.kind == "spend_spike" and a.start == SPIKE_DAY}
+
+    monkeypatch.setattr(detect, "_finest", lambda anomalies: anomalies)
+    both = spikes(detect_anomalies(ledger, AnomalySettings(), SINCE, UNTIL).anomalies)
+    assert {coarse, fine} <= both  # the provider's day spiked too, by the same dollars
+    monkeypatch.undo()
+    assert spikes(detect_anomalies(ledger, AnomalySettings(), SINCE, UNTIL).anomalies) == both - {coarse}

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 
 from ...config import AnomalySettings
 from ...errors import AispendError
@@ -76,9 +77,25 @@ def detect_anomalies(store: Store, settings: AnomalySettings, since: datetime | 
     if settings.new.enabled:
         found += new_anomalies(store, settings, since, cutoff, first)
     unique = {a.id: a for a in reversed(found)}  # a scope configured twice is found once
-    ordered = sorted(unique.values(), key=lambda a: (a.start, SEVERITIES.index(a.severity), abs(a.impact_usd)),
+    ordered = sorted(_finest(list(unique.values())), key=lambda a: (a.start, SEVERITIES.index(a.severity), abs(a.impact_usd)),
                      reverse=True)
     return Detection(since, until, ordered)
+
+
+EXPLAINED = Decimal("0.8")  # a finer scope carrying this share of a coarser one's impact explains it
+
+
+def _finest(anomalies: list[Anomaly]) -> list[Anomaly]:
+    """One alert per event: a coarse scope's anomaly (provider) is dropped when a finer one of the
+    same kind and period (provider + model) within it carries most of its dollar impact, since the
+    finer one names the cause and owners would otherwise hear of it twice."""
+    def within(fine: Anomaly, coarse: Anomaly) -> bool:
+        f, c = dict(fine.scope), dict(coarse.scope)
+        return (fine.kind == coarse.kind and fine.start == coarse.start and len(f) > len(c)
+                and all(f.get(k) == v for k, v in c.items()))
+
+    return [a for a in anomalies
+            if not any(within(b, a) and abs(b.impact_usd) >= EXPLAINED * abs(a.impact_usd) for b in anomalies)]
 
 
 def select(anomalies: Iterable[Anomaly], kinds: Iterable[str] | None = None,
