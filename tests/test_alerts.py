@@ -444,14 +444,17 @@ owners = ["oncall@example.com"]
 """)
         with open_store(str(workdir / "ledger.duckdb")) as store:
             dry = run_alerts(store, settings, today=date(2026, 3, 28), dry_run=True)
-            assert len(dry.queued) == 4 and store.query("SELECT count(*) FROM anomalies") == [(0,)]
+            # the runaway day: one spend spike (at provider + model, which names it) and the token jump
+            # seen by feature and by project
+            assert len(dry.queued) == 3 and store.query("SELECT count(*) FROM anomalies") == [(0,)]
             assert web.requests == [] and alert_history(store) == []
             run = run_alerts(store, settings, today=date(2026, 3, 28))  # the day after the runaway prompt
             again = run_alerts(store, settings, today=date(2026, 3, 29))
-        assert run.sent == 4 and again.sent == 0
+        assert run.sent == 3 and again.sent == 0
         bodies = web.bodies("/hook")
         assert {(b["data"]["kind"], b["period"], b["severity"]) for b in bodies} == {
             ("spend_spike", "2026-03-27", "critical"), ("tokens_per_request", "2026-03-27", "critical")}
+        assert {"provider": "openai"} not in [b["data"]["scope"] for b in bodies]  # not told twice
         spike = next(b for b in bodies if b["data"]["scope"] == {"provider": "openai", "model": "gpt-4.1"})
         assert spike["link"] == f"{DASHBOARD}/explorer?provider=openai&model=gpt-4.1&start=2026-03-27"
         assert spike["contributors"][1] == {"by": "feature", "top": [{"value": "kb-answers", "cost": "$710.87"}]}
