@@ -32,7 +32,7 @@ from ..config import Settings
 from ..fx import MAX_AGE_DAYS, fx_table
 from ..output import exact
 from ..store import Store
-from .report import Footer, Report, ReportError, Window, check_dimensions, counted_ledger, footer
+from .report import Footer, Report, ReportError, Window, check_dimensions, counted_window, footer
 
 UNATTRIBUTED = "(unattributed)"
 UNIT_PLACES = Decimal("1e-12")
@@ -61,7 +61,7 @@ def unit_costs(store: Store, by: list[str], window: Window | None = None,
     if not by:
         raise ReportError("give at least one dimension to group by (feature, customer, model, experiment, ...)")
     check_dimensions(by)
-    t = _window(_counted(store), window, where or {})
+    t = counted_window(store, window, where)  # requests counted once, like tokens
     keys = [_bucket(t[d]).name(d) for d in by]
     expr = t.group_by(keys).aggregate(
         cost_usd=t.cost_usd.sum(),
@@ -78,23 +78,6 @@ def unit_costs(store: Store, by: list[str], window: Window | None = None,
         row["cost_per_request"] = ratio(cost, row["requests"])
         row["cost_per_1k_tokens"] = ratio(cost * 1000, row["input_tokens"] + row["output_tokens"])
     return Report([*by, *UNIT_COLUMNS], rows, footer(store, window, where))
-
-
-def _counted(store: Store) -> Any:
-    """counted_ledger with requests counted once too.
-
-    counted_ledger drops a bill's tokens on a provider and day whose usage report counts them; the
-    bill's ``requests`` are the same calls, so they are dropped likewise (else cost per request
-    would halve wherever both kinds of row exist).
-    """
-    t = counted_ledger(store)
-    day = t.period_start.truncate("D")
-    dup = t.filter(t.superseded).group_by(d_provider=t.provider, d_day=day).aggregate(d_any=t.superseded.any())
-    x = t.mutate(_day=day)
-    j = x.left_join(dup, [x.provider == dup.d_provider, x._day == dup.d_day])
-    elsewhere = j.d_any.fill_null(False) & (j.cost_source == "billed")
-    requests = ibis.ifelse(elsewhere, ibis.null(j.requests.type()), j.requests)
-    return j.mutate(requests=requests).drop("d_provider", "d_day", "d_any", "_day")
 
 
 def _window(t: Any, window: Window, where: dict[str, list[str]]) -> Any:
@@ -172,7 +155,7 @@ def margin(store: Store, settings: Settings, by: str = "customer", window: Windo
         usd = (r["amount"] * rate).quantize(MONEY_PLACES, context=_CTX)
         target["revenue_usd"] += usd
         report.revenue_usd += usd
-    t = _window(counted_ledger(store), window, {})
+    t = counted_window(store, window)
     for c in t.group_by(key=t[by]).aggregate(cost=t.cost_usd.sum()).to_pyarrow().to_pylist():
         cost = c["cost"] or Decimal(0)
         row(c["key"])["cost_usd"] += cost
