@@ -96,10 +96,12 @@ def dumps_exact(body: Any, number: Callable[[Any], str | None], **kw: Any) -> st
     return _MARKED.sub(r"\1", json.dumps(mark(body), **kw))
 
 
-def next_fault(faults: list[Any], page_no: int) -> Any:
-    """The first fault still armed for this page (``page`` None: any page), used up once."""
+def next_fault(faults: list[Any], page_no: int, path: str = "") -> Any:
+    """The first fault still armed for this page (``page`` None: any page) and, for fakes whose
+    faults name an ``endpoint``, this path; used up once."""
     for fault in faults:
-        if fault.times > 0 and (fault.page is None or fault.page == page_no):
+        endpoint = getattr(fault, "endpoint", None)
+        if fault.times > 0 and (fault.page is None or fault.page == page_no) and (endpoint is None or endpoint in path):
             fault.times -= 1
             return fault
     return None

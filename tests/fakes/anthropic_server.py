@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlsplit
 
-from ._http import LocalServer, Request
+from ._http import LocalServer, Request, next_fault
 
 KEY = "sk-ant-admin01-FAKE.test.key"
 VERSION = "2023-06-01"
@@ -187,12 +187,7 @@ class FakeAnthropic(LocalServer):
         return 200, {"data": buckets, "has_more": more, "next_page": next_page}, {}
 
     def _fault(self, path: str, page_no: int) -> Fault | None:
-        for fault in self.faults:
-            if fault.times > 0 and (fault.endpoint is None or fault.endpoint in path) and \
-                    (fault.page is None or fault.page == page_no):
-                fault.times -= 1
-                return fault
-        return None
+        return next_fault(self.faults, page_no, path)
 
     # -- data ---------------------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from ._http import LocalServer, Request
+from ._http import LocalServer, Request, next_fault
 
 KEY_ID = "AKIA.FAKE.TEST.KEY.1"
 SECRET = "fakeSecretAccessKey/0123456789+ABCDEFGHIJklmnopq"
@@ -219,11 +219,7 @@ class FakeCostExplorer(LocalServer):
         return hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()
 
     def _fault(self, page: int) -> Fault | None:
-        for f in self.faults:
-            if f.times > 0 and (f.page is None or f.page == page):
-                f.times -= 1
-                return f
-        return None
+        return next_fault(self.faults, page)
 
     def _answer(self, request: dict[str, Any]) -> tuple[int, Any]:
         granularity, periods = self._validate(request)

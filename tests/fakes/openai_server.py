@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from urllib.parse import parse_qsl, urlsplit
 
-from ._http import LocalServer, Request
+from ._http import LocalServer, Request, next_fault
 
 KEY = "sk-admin-FAKE.test.key.0123"
 WIDTHS = {"1m": 60, "1h": 3600, "1d": 86400}
@@ -135,12 +135,7 @@ class FakeOpenAI(LocalServer):
         return 200, {"object": "page", "data": buckets, "has_more": more, "next_page": cursor_text}, {}
 
     def _fault(self, path: str, page_no: int) -> Fault | None:
-        for fault in self.faults:
-            if fault.times > 0 and (fault.endpoint is None or fault.endpoint in path) and \
-                    (fault.page is None or fault.page == page_no):
-                fault.times -= 1
-                return fault
-        return None
+        return next_fault(self.faults, page_no, path)
 
     def _results(self, kind: str, model: str | None, t: int, width: str, group_by: list[str]) -> list[dict]:
         day = datetime.fromtimestamp(t, UTC).date()
