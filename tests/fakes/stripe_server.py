@@ -90,7 +90,7 @@ class FakeStripe(LocalServer):
             return 400, _error(str(exc), "invalid_request_error", param=str(exc.args[1])), {}
         page_no = offset // limit + 1
         kind = path.rsplit("/", 1)[1]
-        if (fault := next_fault([f for f in self.faults if f.endpoint in (None, kind)], page_no)) is not None:
+        if (fault := next_fault(self.faults, page_no, kind)) is not None:
             if fault.kind == "429":
                 extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
                 return 429, _error("Request rate limit exceeded. Learn more about rate limits here "
