@@ -8,6 +8,8 @@ Two pieces:
   held, the file records who holds it (job, pid, host, since) so a second run can say what it
   waits for. The kernel drops a dead process's ``flock``, so a lock left by a killed run (its file
   still names a pid that is gone) is simply taken over, and the take-over is reported.
+  On a PostgreSQL ledger the lock is a session advisory lock on the server instead, so runs on
+  different hosts exclude each other too; the server drops a dead session's lock the same way.
 * :func:`build_scheduler` returns an APScheduler 3 ``BackgroundScheduler`` with a ``sync`` and an
   ``alerts`` job on ``[schedule]``'s triggers: ``"every 6h"`` (s, m, h, d), a 5-field cron line
   (``"0 7 * * 1-5"``, in ``[schedule] timezone``) or ``"off"``. A job whose lock is busy is skipped
@@ -120,6 +122,12 @@ def ledger_lock(name: str, settings: Settings, *, wait: float = 0.0,
                 notify: Callable[[str], None] | None = None) -> Iterator[Path]:
     """Hold the ledger lock for ``name`` (``sync``, ``alerts run``); :class:`LockBusy` if not got in ``wait`` s."""
     say = notify or log.info
+    from .store import is_server_url
+
+    if is_server_url(settings.store.url):
+        with _server_lock(name, settings.store.url, wait=wait, say=say):
+            yield lock_path(settings)
+        return
     path = lock_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     f = open(path, "a+")  # noqa: SIM115 - held open for the whole run: closing it drops the lock
@@ -161,6 +169,41 @@ def ledger_lock(name: str, settings: Settings, *, wait: float = 0.0,
             fcntl.flock(f, fcntl.LOCK_UN)
     finally:
         f.close()
+
+
+# pg_try_advisory_lock(int, int): the pair "aisp", "lock", visible as classid/objid in pg_locks
+_SERVER_LOCK = (0x61697370, 0x6C6F636B)
+
+
+@contextmanager
+def _server_lock(name: str, url: str, *, wait: float, say: Callable[[str], None]) -> Iterator[None]:
+    """The ledger lock as a PostgreSQL session advisory lock, held by a connection of its own."""
+    import psycopg
+
+    # Who holds it shows in pg_stat_activity (application_name is cut at 63 bytes).
+    me = f"aispend|{name}|{os.getpid()}|{socket.gethostname()}"[:63]
+    with psycopg.connect(url, autocommit=True, application_name=me) as con:
+        deadline, told = time.monotonic() + wait, False
+        while not con.execute("SELECT pg_try_advisory_lock(%s, %s)", _SERVER_LOCK).fetchone()[0]:
+            row = con.execute(
+                "SELECT a.application_name, to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') "
+                "FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' AND l.granted "
+                "AND l.classid = %s AND l.objid = %s", _SERVER_LOCK).fetchone()
+            parts = row[0].split("|") if row and row[0].startswith("aispend|") else []
+            holder = _describe(dict(zip(("job", "pid", "host"), parts[1:4], strict=False)) | {"since": row[1]}
+                               if parts else None)
+            if time.monotonic() >= deadline:
+                raise LockBusy(f"{name} skipped: the ledger is locked by {holder} (a PostgreSQL advisory lock); "
+                               + ("it did not finish in time: " if wait else "")
+                               + "run again when it finishes, or pass --wait SECONDS")
+            if not told:
+                say(f"{name}: waiting for {holder} to finish")
+                told = True
+            time.sleep(POLL_SECONDS)
+        try:
+            yield
+        finally:
+            con.execute("SELECT pg_advisory_unlock(%s, %s)", _SERVER_LOCK)
 
 
 def run_locked(name: str, fn: Callable[[], T], *, settings: Settings, wait: float = 0.0,

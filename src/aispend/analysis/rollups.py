@@ -76,8 +76,8 @@ def _rollup(store: Store, t: Any) -> Any:
 
 def _insert(tx: Transaction, store: Store, expr: Any) -> None:
     cols = [c for (c,) in tx.execute(f"SELECT column_name FROM information_schema.columns WHERE table_name = "
-                                     f"'{TABLE}' ORDER BY ordinal_position")]
-    sql = ibis.to_sql(expr.select(cols), dialect="duckdb")
+                                     f"'{TABLE}' AND table_schema = current_schema() ORDER BY ordinal_position")]
+    sql = ibis.to_sql(expr.select(cols), dialect=store.dialect)
     tx.execute(f"INSERT INTO {TABLE} ({', '.join(cols)}) {sql}")
 
 

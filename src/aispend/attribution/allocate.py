@@ -128,7 +128,7 @@ def _clear(tx: Transaction) -> None:
 def _counted_sql(store: Store) -> str:
     from ..analysis.report import counted_ledger
 
-    return ibis.to_sql(counted_ledger(store), dialect="duckdb")
+    return str(ibis.to_sql(counted_ledger(store), dialect=store.dialect))
 
 
 # -- usage pools over events ------------------------------------------------------------------
@@ -154,8 +154,13 @@ def _pools(tx: Transaction, counted: str) -> list[tuple]:
 
 def counted_raw_tokens(counted: str) -> str:
     """The counted ledger with each row's own tokens back (the counted view moves them around)."""
-    return (f"SELECT c.* REPLACE (l.input_tokens AS input_tokens, l.output_tokens AS output_tokens) "
+    kept = ", ".join(f"c.{name}" for name in _POOL_COLUMNS)
+    return (f"SELECT {kept}, l.input_tokens AS input_tokens, l.output_tokens AS output_tokens "
             f"FROM ({counted}) c JOIN ledger l USING (row_id)")
+
+
+_POOL_COLUMNS = ("row_id", "period_start", "provider", "model", "charge_category", "cost_source", "cost_usd",
+                 "superseded")
 
 
 def _events(tx: Transaction) -> dict[tuple, list[dict[str, Any]]]:
@@ -320,6 +325,7 @@ def allocate_all(store: Store, settings: Settings) -> AllocationResult:
     from ..analysis.rollups import refresh
 
     with store.transaction(bulk=True) as tx:
+        tx.full_memory()  # nothing is loaded here: it is all the heavy aggregation that needs the pool
         result = allocate(tx, store, settings, keys=ALL_KEYS)
         tx.execute(f"INSERT INTO rollup_stale SELECT provider, month FROM {_KEYS}")
         refresh(tx, store)

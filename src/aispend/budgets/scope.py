@@ -8,6 +8,7 @@ matches rows without a value, ``tags.KEY`` reads the row's tags. Money always co
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -36,8 +37,16 @@ def forecast_where(scope: Scope) -> tuple[dict[str, list[str]], bool]:
     return where, len(where) == len(scope)
 
 
+@ibis.udf.scalar.builtin
+def json_extract_string(doc: str, path: str) -> str:  # type: ignore[empty-body]
+    """DuckDB's own; PostgreSQL's comes with the store (store/pg_sql.py COMPAT_FUNCTIONS)."""
+
+
 def _column(t: Any, key: str) -> Any:
-    return t.tags[key[len(TAG):]].str if key.startswith(TAG) else t[key]
+    if key.startswith(TAG):
+        # Tags are JSON on DuckDB and TEXT on PostgreSQL; this one function reads both.
+        return json_extract_string(t.tags.cast("string"), "$." + json.dumps(key[len(TAG):]))
+    return t[key]
 
 
 def scoped(store: Store, scope: Scope, start: date | None = None, end: date | None = None) -> Any:

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import AispendError
+from ..store import is_server_url
 from .common import (
     EndOpt,
     FormatOpt,
@@ -35,7 +36,7 @@ def sources_list_cmd(fmt: FormatOpt = OutFormat.table) -> None:
 
     settings = _settings()
     cursors: dict[str, Any] = {}
-    if settings.sources and Path(settings.store.url).exists():
+    if settings.sources and (is_server_url(settings.store.url) or Path(settings.store.url).exists()):
         with _store(settings) as store:
             cursors = {s: (c, e) for s, c, e in store.query("SELECT source, cursor, last_error FROM sync_state")}
     rows = []

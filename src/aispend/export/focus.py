@@ -148,9 +148,10 @@ def _physical(col: Out, container: Container) -> str:
     return f"CAST({col.sql} AS VARCHAR)"
 
 
-def focus_select_sql(where_sql: str = "TRUE", container: Container = "csv") -> str:
+def focus_select_sql(where_sql: str = "TRUE", container: Container = "csv", dialect: str = "duckdb") -> str:
     """The SELECT turning the ledger rows matching ``where_sql`` into FOCUS 1.2 rows, in three layers."""
-    first = ", ".join(f"{expr} AS {alias}" for alias, expr in _DERIVED.items())
+    derived = _DERIVED if dialect == "duckdb" else {**_DERIVED, "_tags": "focus_tags(tags)"}  # pg_sql.COMPAT_FUNCTIONS
+    first = ", ".join(f"{expr} AS {alias}" for alias, expr in derived.items())
     second = ", ".join(f"{expr} AS {alias}" for alias, expr in _DERIVED_2.items())
     outer = ", ".join(f"{_physical(c, container)} AS {c.name}" for c in OUTPUT_COLUMNS)
     return (f"SELECT {outer} FROM (SELECT *, {second} FROM "

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..errors import ExportError
+from ..errors import ExportError, StoreError
 from ..schema import ARROW_SCHEMA, DIMENSIONS, LEDGER_COLUMNS, MONEY_SQL
 from ..store import Store
 from ..vendors import canonical_provider
@@ -159,7 +159,7 @@ def export(
     container: Literal["csv", "parquet"] = (
         "parquet" if fmt == "parquet" or (fmt == "focus" and out.suffix.lower() in PARQUET_SUFFIXES) else "csv"
     )
-    sql = focus_select_sql(where, container) if fmt == "focus" else ledger_select_sql(where, container)
+    sql = focus_select_sql(where, container, store.dialect) if fmt == "focus" else ledger_select_sql(where, container)
     partial = out.with_name(f".{out.name}.partial")
     try:
         reader = store.scan(sql, all_params, batch_rows)
@@ -167,7 +167,7 @@ def export(
             rows = write_csv(reader, partial)
         else:
             rows = write_parquet(reader, partial, _utc_timestamps(reader.schema) if fmt == "focus" else ARROW_SCHEMA)
-    except (duckdb.Error, pa.ArrowException, OSError) as exc:
+    except (duckdb.Error, StoreError, pa.ArrowException, OSError) as exc:
         partial.unlink(missing_ok=True)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ExportError(f"cannot export {fmt} to {out}: {first}") from None

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from .base import Store, Transaction
-from .url import open_store
+from .url import is_server_url, open_store
 
-__all__ = ["Store", "Transaction", "open_store"]
+__all__ = ["Store", "Transaction", "is_server_url", "open_store"]

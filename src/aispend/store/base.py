@@ -41,6 +41,7 @@ class Transaction(abc.ABC):
 
 class Store(abc.ABC):
     url: str
+    dialect: str  # the SQL dialect Ibis compiles for this engine; statements are written in DuckDB's
 
     @abc.abstractmethod
     def migrate(self) -> int:
@@ -58,9 +59,21 @@ class Store(abc.ABC):
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Small metadata reads (imports, rejects); analytics go through :meth:`table`."""
 
+    _ibis: Any = None
+
     @abc.abstractmethod
+    def _ibis_backend(self) -> Any:
+        """Ibis over the store's own connection, so reads see the open transaction's writes."""
+
     def table(self, name: str = "ledger") -> Any:
         """An Ibis table expression over ``name``."""
+        return self.ibis.table(name)
+
+    @property
+    def ibis(self) -> Any:
+        if self._ibis is None:
+            self._ibis = self._ibis_backend()
+        return self._ibis
 
     @abc.abstractmethod
     def scan(self, sql: str, params: Sequence[Any] = (), batch_rows: int = 262_144) -> pa.RecordBatchReader:

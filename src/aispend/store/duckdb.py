@@ -45,6 +45,8 @@ class _DuckDBTransaction(Transaction):
 
 
 class DuckDBStore(Store):
+    dialect = "duckdb"  # how Ibis compiles for it
+
     def __init__(self, path: str, *, read_only: bool = False):
         self.url = path
         if path != ":memory:":
@@ -103,17 +105,10 @@ class DuckDBStore(Store):
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.con.execute(sql, list(params)).fetchall()
 
-    def table(self, name: str = "ledger") -> Any:
-        if self._ibis is None:
-            import ibis
+    def _ibis_backend(self) -> Any:
+        import ibis
 
-            self._ibis = ibis.duckdb.from_connection(self.con)
-        return self._ibis.table(name)
-
-    @property
-    def ibis(self) -> Any:
-        self.table("ledger")
-        return self._ibis
+        return ibis.duckdb.from_connection(self.con)
 
     def scan(self, sql: str, params: Sequence[Any] = (), batch_rows: int = 262_144) -> pa.RecordBatchReader:
         # A cursor of its own, so the caller may write through the main connection meanwhile.

@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import time
 
-from ..errors import StoreError
 from .base import Store
+
+SERVER_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_server_url(url: str) -> bool:
+    """A ledger on a database server (PostgreSQL), not a file."""
+    return url.startswith(SERVER_SCHEMES)
 
 
 def open_store(url: str, *, migrate: bool = True, read_only: bool = False, wait: float = 0.0) -> Store:
-    """Open the ledger at ``url``: a file path (DuckDB) or ``duckdb:///path``.
+    """Open the ledger at ``url``: a file path (DuckDB), ``duckdb:///path`` or ``postgresql://...``.
 
     ``wait``: seconds to keep retrying while another process holds the file (backing off from
     0.1 s to 1 s), so a cron command and `aispend serve` take turns instead of failing.
     """
-    if url.startswith(("postgresql://", "postgres://")):
-        raise StoreError(f"store.url {_redact(url)}: PostgreSQL is not supported yet; use a DuckDB file path")
+    if is_server_url(url):
+        from .postgres import PostgresStore
+
+        store: Store = PostgresStore(url)  # a server: many processes read and write at once
+        if migrate and not read_only:
+            store.migrate()
+        return store
     path = url.removeprefix("duckdb://") if url.startswith("duckdb://") else url
     from .duckdb import DuckDBStore, StoreLocked
 
@@ -41,6 +52,6 @@ def _redact(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if "@" in rest:
         creds, _, host = rest.rpartition("@")
-        user = creds.split(":", 1)[0]
-        return f"{scheme}{sep}{user}:***@{host}"
+        user, has_password, _ = creds.partition(":")
+        return f"{scheme}{sep}{user}{':***' if has_password else ''}@{host}"
     return url
