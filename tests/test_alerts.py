@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from aispend.store import open_store
 from .conftest import run_cli
 from .fakes.smtp_server import SmtpServer
 from .fakes.webhook_server import WebhookReceiver, verify
+from .stores import toml_str
 from .test_budgets import load, row, small_ledger
 
 TODAY = date(2026, 4, 10)
@@ -95,21 +95,22 @@ channels = [{channels}]
 """
 
 
-def write(workdir: Path, *parts: str) -> None:
-    (workdir / "aispend.toml").write_text('[store]\nurl = "ledger.duckdb"\n' + "".join(parts))
+def write(workdir: Path, *parts: str, url: str) -> None:
+    (workdir / "aispend.toml").write_text(f"[store]\nurl = {toml_str(url)}\n" + "".join(parts))
 
 
-def settings_for(workdir: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], *parts: str) -> Settings:
-    write(workdir, *parts)
+def settings_for(workdir: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], *parts: str,
+                 url: str) -> Settings:
+    write(workdir, *parts, url=url)
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     return load_settings(None)
 
 
-def stored_text(path: Path) -> str:
-    with open_store(str(path)) as st:
-        tables = [t for (t,) in st.query("SELECT table_name FROM information_schema.tables "
-                                         "WHERE table_type = 'BASE TABLE'")]
+def stored_text(url: str) -> str:
+    with open_store(url) as st:
+        tables = [t for (t,) in st.query("SELECT table_name FROM information_schema.tables WHERE table_type = "
+                                         "'BASE TABLE' AND table_schema NOT IN ('information_schema', 'pg_catalog')")]
         return "\n".join(str(st.query(f'SELECT * FROM "{t}"')) for t in tables)
 
 
@@ -119,8 +120,8 @@ def no_secrets(*texts: str) -> None:
             assert secret not in text
 
 
-def test_slack_teams_webhook_and_email_receive_the_alert_once(workdir):
-    with open_store("ledger.duckdb") as st:
+def test_slack_teams_webhook_and_email_receive_the_alert_once(workdir, config_ledger):
+    with open_store(config_ledger) as st:
         small_ledger(st)
     with WebhookReceiver(signing_key=HOOK_KEY.encode()) as web, SmtpServer(workdir, SMTP_USER, SMTP_PASSWORD) as smtp:
         write(workdir, channels_toml(smtp), budget_toml(channels=""), """
@@ -129,7 +130,7 @@ name = "budgets to finops"
 what = "budgets"
 channels = ["slack-finops", "teams-finops", "hook", "mail"]
 owners = ["finops-lead@example.com"]
-""")
+""", url=config_ledger)
         env = secret_env(web)
         out = run_cli("alerts", "run", "--today", "2026-04-10", cwd=workdir, env=env)
         assert out.returncode == 0, out.stderr
@@ -189,13 +190,14 @@ owners = ["finops-lead@example.com"]
         rows = json.loads(history.stdout)
         assert len(rows) == 8 and {r["status"] for r in rows} == {"sent"}
         assert {r["channel"] for r in rows} == {"slack-finops", "teams-finops", "hook", "mail"}
-    no_secrets(out.stdout, out.stderr, again.stderr, history.stdout, stored_text(workdir / "ledger.duckdb"))
+    no_secrets(out.stdout, out.stderr, again.stderr, history.stdout, stored_text(config_ledger))
 
 
-def test_500_twice_then_200_is_delivered_once(store, workdir, monkeypatch):
+def test_500_twice_then_200_is_delivered_once(store, workdir, monkeypatch, config_ledger):
     small_ledger(store)
     with WebhookReceiver(signing_key=HOOK_KEY.encode(), statuses=[500, 500]) as web:
-        settings = settings_for(workdir, monkeypatch, secret_env(web), channels_toml(), budget_toml(forecast="[]"))
+        settings = settings_for(workdir, monkeypatch, secret_env(web), channels_toml(), budget_toml(forecast="[]"),
+                                url=config_ledger)
         waits: list[float] = []
         run = run_alerts(store, settings, today=TODAY, sleep=waits.append)
         assert (len(run.queued), run.sent, run.failing) == (1, 1, [])
@@ -237,18 +239,18 @@ os.kill(os.getpid(), signal.SIGKILL)  # between evaluation and delivery, the led
 """
 
 
-def test_a_run_killed_between_evaluation_and_delivery_delivers_after_restart_once(workdir):
-    with open_store("ledger.duckdb") as st:
+def test_a_run_killed_between_evaluation_and_delivery_delivers_after_restart_once(workdir, config_ledger):
+    with open_store(config_ledger) as st:
         small_ledger(st)
     with WebhookReceiver(signing_key=HOOK_KEY.encode()) as web:
-        write(workdir, channels_toml(), budget_toml(channels='"hook", "teams-finops"'))
+        write(workdir, channels_toml(), budget_toml(channels='"hook", "teams-finops"'), url=config_ledger)
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("AISPEND_")}, **secret_env(web)}
         killed = subprocess.run([sys.executable, "-c", KILLED], check=False, cwd=workdir, env=env, capture_output=True, text=True,
                                 timeout=120)
         assert killed.returncode == -signal.SIGKILL, killed.stderr
         assert killed.stdout.strip() == "4"  # actual and forecast alerts, two channels, queued
         assert web.requests == []
-        with open_store("ledger.duckdb") as st:
+        with open_store(config_ledger) as st:
             assert {s for (s,) in st.query("SELECT status FROM alert_outbox")} == {"pending"}
 
         restarted = run_cli("alerts", "run", "--today", "2026-04-10", cwd=workdir, env=secret_env(web))
@@ -259,11 +261,12 @@ def test_a_run_killed_between_evaluation_and_delivery_delivers_after_restart_onc
         assert len(web.requests) == 4  # once
 
 
-def test_only_an_escalation_is_sent_again(store, workdir, monkeypatch):
+def test_only_an_escalation_is_sent_again(store, workdir, monkeypatch, config_ledger):
     small_ledger(store)  # 180.15 a day across three vendors
     with WebhookReceiver(signing_key=HOOK_KEY.encode()) as web:
         settings = settings_for(workdir, monkeypatch, secret_env(web), channels_toml(),
-                                budget_toml(amount="2500", thresholds="[25, 50, 100]", forecast="[]", scope="{}"))
+                                budget_toml(amount="2500", thresholds="[25, 50, 100]", forecast="[]", scope="{}"),
+                                url=config_ledger)
 
         def sent_on(day: int) -> list[str]:
             before = len(web.accepted)
@@ -280,11 +283,12 @@ def test_only_an_escalation_is_sent_again(store, workdir, monkeypatch):
             "search has spent $1,261.05 of $2,500.00 for 2026-04 (50.44%)"]
 
 
-def test_a_pending_alert_overtaken_by_a_higher_level_is_superseded(store, workdir, monkeypatch):
+def test_a_pending_alert_overtaken_by_a_higher_level_is_superseded(store, workdir, monkeypatch, config_ledger):
     small_ledger(store)
     with WebhookReceiver(signing_key=HOOK_KEY.encode(), statuses=[503] * 3) as web:
         settings = settings_for(workdir, monkeypatch, secret_env(web), channels_toml(),
-                                budget_toml(amount="2500", thresholds="[25, 50]", forecast="[]", scope="{}"))
+                                budget_toml(amount="2500", thresholds="[25, 50]", forecast="[]", scope="{}"),
+                                url=config_ledger)
         now = datetime(2026, 4, 4, 9)
         run = run_alerts(store, settings, today=date(2026, 4, 4), now=now, sleep=lambda s: None)
         assert run.sent == 0 and len(run.failing) == 1  # 25% queued, the channel failed three times
@@ -296,11 +300,11 @@ def test_a_pending_alert_overtaken_by_a_higher_level_is_superseded(store, workdi
                                                                                   ("50%", "sent")]
 
 
-def test_a_failing_channel_is_reported_and_the_others_still_get_their_alerts(workdir):
-    with open_store("ledger.duckdb") as st:
+def test_a_failing_channel_is_reported_and_the_others_still_get_their_alerts(workdir, config_ledger):
+    with open_store(config_ledger) as st:
         small_ledger(st)
     with WebhookReceiver(signing_key=HOOK_KEY.encode()) as web, WebhookReceiver(statuses=[503] * 50) as dead:
-        write(workdir, channels_toml(), budget_toml(channels='"slack-finops", "hook"'))
+        write(workdir, channels_toml(), budget_toml(channels='"slack-finops", "hook"'), url=config_ledger)
         env = secret_env(web, dead)
         out = run_cli("alerts", "run", "--today", "2026-04-10", cwd=workdir, env=env)
         assert out.returncode == 1
@@ -319,12 +323,12 @@ def test_a_failing_channel_is_reported_and_the_others_still_get_their_alerts(wor
     no_secrets(out.stderr, history.stdout)
 
 
-def test_retries_back_off_give_up_and_a_success_clears_the_channel(store, workdir, monkeypatch, caplog):
+def test_retries_back_off_give_up_and_a_success_clears_the_channel(store, workdir, monkeypatch, caplog, config_ledger):
     caplog.set_level("DEBUG")
     small_ledger(store)
     with WebhookReceiver(signing_key=HOOK_KEY.encode(), statuses=[500] * 9) as web:
         settings = settings_for(workdir, monkeypatch, secret_env(web), channels_toml(),
-                                budget_toml(forecast="[]", thresholds="[50]"))
+                                budget_toml(forecast="[]", thresholds="[50]"), url=config_ledger)
         settings.alerts.max_attempts, settings.alerts.retry_seconds = 3, 60
         t0 = datetime(2026, 4, 10, 12)
         quiet = {"today": TODAY, "sleep": lambda s: None}
@@ -347,16 +351,17 @@ def test_retries_back_off_give_up_and_a_success_clears_the_channel(store, workdi
     no_secrets(caplog.text)
 
 
-def test_dry_run_writes_and_sends_nothing(store, workdir, monkeypatch):
+def test_dry_run_writes_and_sends_nothing(store, workdir, monkeypatch, config_ledger):
     small_ledger(store)
     with WebhookReceiver(signing_key=HOOK_KEY.encode()) as web:
-        settings = settings_for(workdir, monkeypatch, secret_env(web), channels_toml(), budget_toml())
+        settings = settings_for(workdir, monkeypatch, secret_env(web), channels_toml(), budget_toml(),
+                                url=config_ledger)
         run = run_alerts(store, settings, today=TODAY, dry_run=True)
         assert sorted(d.kind for d in run.queued) == ["budget", "budget_forecast"] and run.sent == 0
         assert web.requests == [] and alert_history(store) == []
 
 
-def test_data_quality_alerts(store, workdir, monkeypatch):
+def test_data_quality_alerts(store, workdir, monkeypatch, config_ledger):
     small_ledger(store)
     load(store, [row(5000, date(2026, 4, 9), "mistral", "0", model="mistral-unknown", input_tokens=1000)
                  | {"cost_usd": None, "billed_cost": None, "cost_source": "estimated", "pricing_status": "unpriced"}])
@@ -370,7 +375,7 @@ api_key = { env = "OAI_TEST_KEY" }
 [[alerts.rules]]
 what = "data_quality"
 channels = ["hook"]
-""")
+""", url=config_ledger)
         run = run_alerts(store, settings, today=TODAY, now=datetime(2026, 4, 10, 8))
         assert run.sent == 2
         got = {b["data"]["check"]: b for b in web.bodies("/hook")}
@@ -400,23 +405,25 @@ def test_bad_alert_settings_are_named_and_secrets_never_echoed(workdir, toml, me
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
+def demo(tmp_path_factory, make_ledger_url) -> str:
     root = tmp_path_factory.mktemp("alerts-demo")
+    url = make_ledger_url(root, "ledger")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        with open_store(str(root / "ledger.duckdb")) as store:
+        with open_store(url) as store:
             run_demo(store, Settings(), root / "work", date(2026, 4, 6), seed=7, months=4)
-    return root / "ledger.duckdb"
+    return url
 
 
-def test_forecast_breach_alerts_on_the_demo(demo, workdir, monkeypatch):
-    shutil.copy(demo, workdir / "ledger.duckdb")
+def test_forecast_breach_alerts_on_the_demo(demo, workdir, monkeypatch, ledger_url):
+    ledger = ledger_url("ledger", copy_of=demo)
     with WebhookReceiver(signing_key=HOOK_KEY.encode()) as web:
         settings = settings_for(workdir, monkeypatch, secret_env(web), channels_toml(),
                                 budget_toml(name="all-ai", amount="12000", scope="{}"),
                                 budget_toml(name="fy", amount="150000", scope="{}", thresholds="[50]")
-                                .replace("[[budgets]]", '[[budgets]]\nperiod = "fiscal_year"\nfiscal_year_start_month = 2'))
-        with open_store(str(workdir / "ledger.duckdb")) as store:
+                                .replace("[[budgets]]", '[[budgets]]\nperiod = "fiscal_year"\nfiscal_year_start_month = 2'),
+                                url=ledger)
+        with open_store(ledger) as store:
             run = run_alerts(store, settings, today=date(2026, 4, 6))
         assert run.sent == 2 and run.failing == []
         got = {b["scope"]: b for b in web.bodies("/hook")}
@@ -431,8 +438,8 @@ def test_forecast_breach_alerts_on_the_demo(demo, workdir, monkeypatch):
         assert fy["data"]["method"].endswith("+daily-rate")
 
 
-def test_anomaly_alerts_on_the_demo(demo, workdir, monkeypatch):
-    shutil.copy(demo, workdir / "ledger.duckdb")
+def test_anomaly_alerts_on_the_demo(demo, workdir, monkeypatch, ledger_url):
+    ledger = ledger_url("ledger", copy_of=demo)
     with WebhookReceiver(signing_key=HOOK_KEY.encode()) as web:
         settings = settings_for(workdir, monkeypatch, secret_env(web), channels_toml(), """
 [[alerts.rules]]
@@ -441,8 +448,8 @@ what = "anomalies"
 min_severity = "critical"
 channels = ["hook"]
 owners = ["oncall@example.com"]
-""")
-        with open_store(str(workdir / "ledger.duckdb")) as store:
+""", url=ledger)
+        with open_store(ledger) as store:
             dry = run_alerts(store, settings, today=date(2026, 3, 28), dry_run=True)
             # the runaway day: one spend spike (at provider + model, which names it) and the token jump
             # seen by feature and by project

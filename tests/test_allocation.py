@@ -167,9 +167,9 @@ def test_bad_shared_rules_are_refused(workdir):
         load_settings(None)
 
 
-def test_cli_allocate_reports_the_unmatched_remainder(workdir, store, allocated):
+def test_cli_allocate_reports_the_unmatched_remainder(workdir, store, allocated, ledger_url):
     store.close()  # DuckDB: one writer at a time
-    out = run_cli("--store", str(workdir / "ledger.duckdb"), "allocate", "--format", "json", cwd=workdir)
+    out = run_cli("--store", ledger_url("ledger"), "allocate", "--format", "json", cwd=workdir)
     assert out.returncode == 0, out.stderr
     [row] = json.loads(out.stdout)
     assert row["allocated_pools"] == 1 and Decimal(row["allocated_usd"]) > 0 and row["rows"] == 3

@@ -210,12 +210,12 @@ def ledger(store):
 # --- precision and recall -------------------------------------------------------------------------
 
 
-def test_precision_and_recall_over_seeds(workdir):
+def test_precision_and_recall_over_seeds(workdir, ledger_url):
     found = false_alarms = 0
     missed: list[str] = []
     noisy: list[str] = []
     for seed in range(1, 6):
-        with open_store(str(workdir / f"seed{seed}.duckdb")) as store:
+        with open_store(ledger_url(f"seed{seed}")) as store:
             load(store, generate(seed))
             anomalies = detect_anomalies(store, AnomalySettings(), SINCE, UNTIL).anomalies
         _, _, false, miss = score(anomalies)
@@ -334,10 +334,10 @@ def test_rerunning_a_window_replaces_never_duplicates(ledger):
 # --- the demo's runaway prompt -------------------------------------------------------------------
 
 
-def test_the_demo_runaway_prompt_day_is_found(workdir):
+def test_the_demo_runaway_prompt_day_is_found(workdir, ledger_url):
     from aispend.demo import run_demo
 
-    with open_store(str(workdir / "demo.duckdb")) as store:
+    with open_store(ledger_url("demo")) as store:
         demo = run_demo(store, Settings(), workdir / "demo", date(2026, 3, 12), months=2)
         since = datetime.combine(demo.migration_day, datetime.min.time())
         anomalies = run_anomalies(store, AnomalySettings(), since).anomalies
@@ -353,8 +353,8 @@ def test_the_demo_runaway_prompt_day_is_found(workdir):
 # --- the CLI --------------------------------------------------------------------------------------
 
 
-def test_cli_detects_stores_and_prints_json(workdir):
-    with open_store(str(workdir / "aispend.duckdb")) as store:
+def test_cli_detects_stores_and_prints_json(workdir, ledger_url):
+    with open_store(ledger_url("aispend")) as store:
         load(store, generate(seed=2))
     (workdir / "aispend.toml").write_text('[anomalies.spike]\nscopes = [["provider", "model"], ["feature"]]\n')
     since, until = f"{SINCE:%Y-%m-%d}", f"{UNTIL:%Y-%m-%d}"
@@ -371,7 +371,7 @@ def test_cli_detects_stores_and_prints_json(workdir):
                     cwd=workdir)
     assert again.returncode == 0 and {r["kind"] for r in json.loads(again.stdout)} == {"silent_scope"}
     assert f"replacing {len(rows)} from an earlier run" in again.stderr
-    with open_store(str(workdir / "aispend.duckdb")) as store:
+    with open_store(ledger_url("aispend")) as store:
         assert store.query("SELECT count(*) FROM anomalies")[0][0] == len(rows)
     bad = run_cli("anomalies", "--since", "last tuesday", cwd=workdir)
     assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0 and "YYYY-MM-DD" in bad.stderr

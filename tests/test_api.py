@@ -51,11 +51,10 @@ class Demo:
         return s
 
 
-def build_demo(base: Path) -> Demo:
-    """A three-month demo ledger up to today, three users, stored anomalies and recommendations,
+def build_demo(base: Path, url: str) -> Demo:
+    """A three-month demo ledger at ``url`` up to today, three users, stored anomalies and recommendations,
     including findings scoped to two teams (what an owner-scoped viewer may or may not see)."""
     today = datetime.now(UTC).replace(tzinfo=None)
-    url = str(base / "ledger.duckdb")
     settings = Settings()
     settings.store.url = url
     tokens = {}
@@ -78,8 +77,9 @@ def build_demo(base: Path) -> Demo:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    return build_demo(tmp_path_factory.mktemp("dashboard"))
+def demo(tmp_path_factory: pytest.TempPathFactory, make_ledger_url) -> Demo:
+    base = tmp_path_factory.mktemp("dashboard")
+    return build_demo(base, make_ledger_url(base, "ledger"))
 
 
 def cli(demo: Demo, *args: str) -> str:
@@ -355,8 +355,8 @@ def test_secrets_and_hashes_are_never_rendered(demo, monkeypatch):
             assert secret not in body
 
 
-def test_users_cli_manages_users_and_tokens(demo, tmp_path):
-    store = f"--store={tmp_path / 'users.duckdb'}"
+def test_users_cli_manages_users_and_tokens(demo, tmp_path, ledger_url):
+    store = f"--store={ledger_url('users')}"
 
     def users(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "aispend", store, "users", *args], input=stdin, text=True,
@@ -376,7 +376,7 @@ def test_users_cli_manages_users_and_tokens(demo, tmp_path):
     tokens = json.loads(users("token", "--list", "--format", "json").stdout)
     assert [t["label"] for t in tokens] == ["grafana"] and token not in json.dumps(tokens)
     settings = Settings()
-    settings.store.url = str(tmp_path / "users.duckdb")
+    settings.store.url = ledger_url("users")
     with serving(settings) as base:
         me = httpx.get(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
         assert me.json() == {"username": "dana", "role": "viewer", "owner": "growth", "via": "token"}

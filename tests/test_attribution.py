@@ -153,10 +153,10 @@ def test_sync_attributes_the_rows_it_loads(workdir, store, monkeypatch):
     assert owners == {"oai": [None], "oai:usage": ["from-usage"]}
 
 
-def test_cli_attribute_and_explain(workdir, loaded, store):
+def test_cli_attribute_and_explain(workdir, loaded, store, ledger_url):
     [row_id] = store.query("SELECT row_id FROM ledger WHERE model = 'gpt-4o-mini'")[0]
     store.close()
-    db = ("--store", str(workdir / "ledger.duckdb"))
+    db = ("--store", ledger_url("ledger"))
     out = run_cli(*db, "attribute", "--format", "json", cwd=workdir)
     assert out.returncode == 0, out.stderr
     cover = {c["field"]: c for c in json.loads(out.stdout)}

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import date, datetime, timedelta
 from decimal import Decimal as D
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -22,6 +20,7 @@ from aispend.schema import ARROW_SCHEMA
 from aispend.store import open_store
 
 from .conftest import run_cli
+from .stores import toml_str
 
 TODAY = date(2026, 4, 10)
 DEMO_TODAY = date(2026, 4, 6)
@@ -169,13 +168,14 @@ def test_duplicate_names_and_unknown_channels_are_refused(store):
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
+def demo(tmp_path_factory, make_ledger_url) -> str:
     root = tmp_path_factory.mktemp("budgets-demo")
+    url = make_ledger_url(root, "ledger")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        with open_store(str(root / "ledger.duckdb")) as store:
+        with open_store(url) as store:
             run_demo(store, Settings(), root / "work", DEMO_TODAY, seed=7, months=4)
-    return root / "ledger.duckdb"
+    return url
 
 
 def counted(store, start: date, end: date, **where: list[str]) -> D:
@@ -187,7 +187,7 @@ def counted(store, start: date, end: date, **where: list[str]) -> D:
 def test_a_fiscal_year_budget_on_the_demo(demo):
     fy = {"name": "fy", "amount": "150000", "period": "fiscal_year", "fiscal_year_start_month": 2,
           "thresholds": [10, 20, 50], "forecast": [100]}
-    with open_store(str(demo)) as store:
+    with open_store(demo) as store:
         [s] = budget_status(store, settings_with(fy), DEMO_TODAY)
         spent = counted(store, date(2026, 2, 1), DEMO_TODAY + timedelta(days=1))
         month = forecast(store, period="month", as_of=DEMO_TODAY + timedelta(days=1))[0]
@@ -205,7 +205,7 @@ def test_a_fiscal_year_budget_on_the_demo(demo):
 
 def test_a_quarter_budget_on_the_demo_is_the_quarter_forecast(demo):
     scope = {"owner": ["search"], "provider": ["openai"]}
-    with open_store(str(demo)) as store:
+    with open_store(demo) as store:
         [s] = budget_status(store, settings_with({"name": "q", "amount": "6000", "period": "quarter",
                                                   "scope": scope}), DEMO_TODAY)
         q = forecast(store, period="quarter", as_of=DEMO_TODAY + timedelta(days=1), where=scope)[0]
@@ -214,16 +214,17 @@ def test_a_quarter_budget_on_the_demo_is_the_quarter_forecast(demo):
         q.actual, q.forecast, q.lower, q.upper)
 
 
-def test_cli_budgets_status(demo, tmp_path):
-    shutil.copy(demo, tmp_path / "ledger.duckdb")
+def test_cli_budgets_status(demo, tmp_path, ledger_url, monkeypatch):
+    ledger = ledger_url("ledger", copy_of=demo)
+    monkeypatch.delenv("AISPEND_STORE_URL", raising=False)  # the file names the ledger (PostgreSQL mode sets it)
     (tmp_path / "aispend.toml").write_text(
-        '[store]\nurl = "ledger.duckdb"\n\n'
+        f'[store]\nurl = {toml_str(ledger)}\n\n'
         '[[budgets]]\nname = "search"\namount = 3000\nscope = { owner = ["search"], provider = "openai" }\n\n'
         '[[budgets]]\nname = "fy"\namount = 150000\nperiod = "fiscal_year"\nfiscal_year_start_month = 2\n')
     out = run_cli("budgets", "status", "--today", "2026-04-06", "--format", "json", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
-    with open_store(str(tmp_path / "ledger.duckdb")) as store:
+    with open_store(ledger) as store:
         lib = budget_status(store, load_settings(tmp_path / "aispend.toml"), DEMO_TODAY)
     assert [r["name"] for r in rows] == ["search", "fy"]
     for r, s in zip(rows, lib, strict=True):
@@ -234,6 +235,6 @@ def test_cli_budgets_status(demo, tmp_path):
     assert table.returncode == 0 and "FY2027" in table.stdout and "forecast 100%" in table.stdout
     csv = run_cli("budgets", "status", "--today", "2026-04-06", "--format", "csv", cwd=tmp_path)
     assert csv.stdout.splitlines()[1].startswith('search,"owner=search,provider=openai",month,2026-04,')
-    (tmp_path / "aispend.toml").write_text('[store]\nurl = "ledger.duckdb"\n')
+    (tmp_path / "aispend.toml").write_text(f'[store]\nurl = {toml_str(ledger)}\n')
     none = run_cli("budgets", "status", cwd=tmp_path)
     assert none.returncode == 1 and "no budgets configured" in none.stderr

@@ -8,7 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from .conftest import FOCUS_SAMPLE, run_cli
+from aispend.store import open_store
+
+from .conftest import FOCUS_SAMPLE, STORE_ENGINE, run_cli
 
 COMMANDS = ["import", "report", "export", "demo", "price", "rejects", "imports", "schema", "sync", "renormalize"]
 
@@ -25,7 +27,9 @@ def test_demo_then_report_and_export_agree(workdir):
     assert demo.returncode == 0, demo.stderr
     this_month = {r["provider"]: Decimal(r["cost_usd"]) for r in json.loads(demo.stdout)}
     assert set(this_month) == {"openai", "anthropic", "aws", "azure", "gcp", "vectorbase"}
-    assert (workdir / "aispend.duckdb").exists() and (workdir / "aispend-demo").is_dir()
+    assert (workdir / "aispend-demo").is_dir()
+    if STORE_ENGINE == "duckdb":  # on PostgreSQL the default ledger is a database, not a file
+        assert (workdir / "aispend.duckdb").exists()
 
     report = run_cli("report", "--month", "2026-11", "--by", "provider", "--format", "json", cwd=workdir)
     assert {r["provider"]: Decimal(r["cost_usd"]) for r in json.loads(report.stdout)} == this_month
@@ -65,10 +69,16 @@ def test_one_bad_file_does_not_stop_the_others(workdir):
     assert [r["rows_loaded"] for r in json.loads(result.stdout)] == [1000]
 
 
-def test_the_store_option_and_env_pick_the_ledger(workdir):
-    run_cli("--store", "elsewhere.duckdb", "import", str(FOCUS_SAMPLE), cwd=workdir)
-    assert (workdir / "elsewhere.duckdb").exists() and not (workdir / "aispend.duckdb").exists()
-    via_env = run_cli("report", "--format", "json", cwd=workdir, env={"AISPEND_STORE_URL": "elsewhere.duckdb"})
+def test_the_store_option_and_env_pick_the_ledger(workdir, ledger_url):
+    elsewhere = ledger_url("elsewhere")
+    run_cli("--store", elsewhere, "import", str(FOCUS_SAMPLE), cwd=workdir)
+    if STORE_ENGINE == "duckdb":
+        assert (workdir / "elsewhere.duckdb").exists() and not (workdir / "aispend.duckdb").exists()
+    else:  # both databases exist from the start: the rows must have gone to the one named
+        count = "SELECT count(*) FROM ledger"
+        with open_store(elsewhere) as there, open_store(ledger_url("aispend")) as default:
+            assert there.query(count)[0][0] > 0 and default.query(count)[0][0] == 0
+    via_env = run_cli("report", "--format", "json", cwd=workdir, env={"AISPEND_STORE_URL": elsewhere})
     assert len(json.loads(via_env.stdout)) == 3
 
 

@@ -1,7 +1,8 @@
 """Several processes on one DuckDB ledger at once: the dashboard serving, a sync, an import and a
 report. DuckDB allows one writer, so they take turns (commands wait up to store.wait_seconds, the
 server opens the ledger per request and answers 503 + Retry-After while it is held): no error,
-and the ledger ends exactly as the same work done one after the other."""
+and the ledger ends exactly as the same work done one after the other. On PostgreSQL
+(AISPEND_TEST_STORE) the same processes write at once, and must end the same way."""
 
 from __future__ import annotations
 
@@ -36,24 +37,28 @@ def _cli(workdir: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def test_serve_sync_import_and_report_at_once_lose_and_double_nothing(tmp_path, monkeypatch):
+def test_serve_sync_import_and_report_at_once_lose_and_double_nothing(tmp_path, monkeypatch, ledger_url):
     monkeypatch.delenv("AISPEND_CONFIG", raising=False)
     with FakeOpenAI(seed=3) as fake:
-        env = {"OAI_ADMIN": fake.key}
+        # each directory's own default ledger (DuckDB: its ./aispend.duckdb), named to every process
+        sequential, together = tmp_path / "sequential", tmp_path / "together"
+        sequential_url = ledger_url("aispend", directory=sequential)
+        together_url = ledger_url("aispend", directory=together)
+        env = {"OAI_ADMIN": fake.key, "AISPEND_STORE_URL": sequential_url}
         # the same work, one step after the other: the reference
-        sequential = tmp_path / "sequential"
         sequential.mkdir()
         _config(sequential, fake)
         assert run_cli("sync", *WINDOW, cwd=sequential, env=env).returncode == 0
         assert run_cli("import", str(COSTS), "--source", "file", cwd=sequential, env=env).returncode == 0
-        with open_store(str(sequential / "aispend.duckdb")) as store:
+        with open_store(sequential_url) as store:
             expected = ledger(store)
 
-        together = tmp_path / "together"
         together.mkdir()
         _config(together, fake)
-        open_store(str(together / "aispend.duckdb")).close()
+        open_store(together_url).close()
         monkeypatch.chdir(together)
+        monkeypatch.setenv("AISPEND_STORE_URL", together_url)  # the server's settings and the last report
+        env["AISPEND_STORE_URL"] = together_url
         statuses: list[int] = []
         stop = threading.Event()
         with serving(load_settings(together / "aispend.toml")) as base:
@@ -78,7 +83,7 @@ def test_serve_sync_import_and_report_at_once_lose_and_double_nothing(tmp_path, 
     assert statuses and set(statuses) <= {200, 503}, set(statuses)  # busy is said, never an error
     assert 200 in statuses
     print(f"API answers while the others ran: {statuses.count(200)} x 200, {statuses.count(503)} x 503")
-    with open_store(str(together / "aispend.duckdb")) as store:
+    with open_store(together_url) as store:
         assert ledger(store) == expected  # nothing lost, nothing counted twice
         total, unique = store.query("SELECT count(*), count(DISTINCT row_id) FROM ledger")[0]
     assert total == unique

@@ -10,7 +10,8 @@ from aispend.config import SecretRef, load_settings
 from aispend.errors import ConfigError, SecretError
 
 
-def test_defaults_without_a_file(workdir):
+def test_defaults_without_a_file(workdir, monkeypatch):
+    monkeypatch.delenv("AISPEND_STORE_URL", raising=False)  # PostgreSQL test mode sets it; this is about defaults
     settings = load_settings(None)
     assert settings.store.url == "./aispend.duckdb"
     assert settings.pricing.tier_multipliers == {"batch": Decimal("0.5")}
@@ -27,6 +28,7 @@ def test_a_user_mapping_overrides_a_preset_of_the_same_name(workdir):
 
 
 def test_environment_overrides_the_store_url(workdir, monkeypatch):
+    monkeypatch.delenv("AISPEND_STORE_URL", raising=False)  # PostgreSQL test mode sets it; the file must speak first
     (workdir / "aispend.toml").write_text('[store]\nurl = "a.duckdb"\n')
     assert load_settings(None).store.url == "a.duckdb"
     monkeypatch.setenv("AISPEND_STORE_URL", "b.duckdb")

@@ -54,11 +54,11 @@ def test_settings_validate_and_refuse_literal_keys(workdir, spec):
     assert server.key not in str(exc.value)
 
 
-def test_sync_loads_valid_unique_rows_and_resync_is_idempotent(workdir, spec, caplog):
+def test_sync_loads_valid_unique_rows_and_resync_is_idempotent(workdir, spec, caplog, ledger_url):
     _, fake_spec, server = spec
     caplog.set_level(logging.DEBUG)
     settings = settings_for(workdir, {"s": fake_spec.settings(server.base_url, ENV)})
-    with open_store(str(workdir / "l.duckdb")) as store:
+    with open_store(ledger_url("l")) as store:
         [r] = sync(store, settings, None, *fake_spec.window, policy=FAST)
         assert r.status == "ok", r.error  # every landed record normalized without an _error
         assert r.rows > 0 and r.pages == store.query("SELECT count(*) FROM raw_pages")[0][0]
@@ -74,12 +74,12 @@ def test_sync_loads_valid_unique_rows_and_resync_is_idempotent(workdir, spec, ca
     assert server.key not in dump
 
 
-def test_a_refused_key_is_masked_and_names_the_next_step(workdir, spec, monkeypatch):
+def test_a_refused_key_is_masked_and_names_the_next_step(workdir, spec, monkeypatch, ledger_url):
     _, fake_spec, server = spec
     wrong = fake_spec.wrong_key(server)
     monkeypatch.setenv(ENV, wrong)
     settings = settings_for(workdir, {"s": fake_spec.settings(server.base_url, ENV)})
-    with open_store(str(workdir / "l.duckdb")) as store:
+    with open_store(ledger_url("l")) as store:
         [r] = sync(store, settings, None, *fake_spec.window, policy=FAST)
     assert r.status == "failed" and ("401" in r.error or "403" in r.error)
     assert "check the" in r.error and f"env:{ENV}" in r.error and wrong not in r.error

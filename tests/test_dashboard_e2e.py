@@ -32,8 +32,9 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.g
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    return build_demo(tmp_path_factory.mktemp("e2e"))
+def demo(tmp_path_factory: pytest.TempPathFactory, make_ledger_url) -> Demo:
+    base = tmp_path_factory.mktemp("e2e")
+    return build_demo(base, make_ledger_url(base, "ledger"))
 
 
 @pytest.fixture(scope="module")

@@ -23,12 +23,12 @@ PROVIDERS = {"openai", "anthropic", "aws", "azure", "gcp", "vectorbase"}
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory):
-    """One demo run on a real DuckDB file, shared by the read-only checks below."""
+def loaded(tmp_path_factory, make_ledger_url):
+    """One demo run on a real ledger, shared by the read-only checks below."""
     root = tmp_path_factory.mktemp("demo")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        store = open_store(str(root / "ledger.duckdb"))
+        store = open_store(make_ledger_url(root, "ledger"))
         seen = []
         result = run_demo(store, Settings(), root / "work", TODAY, months=MONTHS,
                           on_file=lambda path, res: seen.append((path, res.rows_loaded)))
@@ -141,9 +141,9 @@ def test_model_migration_is_visible(loaded):
     assert result.start < result.migration_day < result.end
 
 
-def test_rerun_does_not_double_count(tmp_path, monkeypatch):
+def test_rerun_does_not_double_count(tmp_path, monkeypatch, ledger_url):
     monkeypatch.chdir(tmp_path)
-    store = open_store(str(tmp_path / "ledger.duckdb"))
+    store = open_store(ledger_url("ledger"))
     totals = "SELECT count(*), sum(billed_cost), sum(cost_usd), sum(input_tokens) FROM ledger"
     first = run_demo(store, Settings(), tmp_path / "work", TODAY, months=MONTHS)
     before = q(store, totals)
@@ -158,9 +158,9 @@ def test_rerun_does_not_double_count(tmp_path, monkeypatch):
     store.close()
 
 
-def test_mapping_comes_from_the_workdir_config(tmp_path, monkeypatch):
+def test_mapping_comes_from_the_workdir_config(tmp_path, monkeypatch, ledger_url):
     monkeypatch.chdir(tmp_path)
-    store = open_store(str(tmp_path / "ledger.duckdb"))
+    store = open_store(ledger_url("ledger"))
     settings = Settings()
     run_demo(store, settings, tmp_path / "work", TODAY, months=1)
     assert "vectorbase" not in settings.csv_mappings  # the caller's settings are left alone

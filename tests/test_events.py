@@ -129,8 +129,8 @@ ROLLUP_SQL = """SELECT sum(events), sum(requests), sum(error_events), sum(input_
 
 
 @pytest.mark.parametrize("encoding", ["protobuf", "json"])
-def test_sdk_spans_sent_to_the_receiver_become_priced_events_once(settings, workdir, encoding):
-    settings.store.url = str(workdir / "ledger.duckdb")
+def test_sdk_spans_sent_to_the_receiver_become_priced_events_once(settings, workdir, encoding, ledger_url):
+    settings.store.url = ledger_url("ledger")
     spans = genai_spans()
     with serving(settings) as base:
         export(base, spans, encoding)
@@ -167,8 +167,8 @@ def test_sdk_spans_sent_to_the_receiver_become_priced_events_once(settings, work
         assert query(settings, ROLLUP_SQL)[0] == expected_rollup
 
 
-def test_a_bad_body_gets_400_with_a_reason_and_stores_nothing(settings, workdir, monkeypatch):
-    settings.store.url = str(workdir / "ledger.duckdb")
+def test_a_bad_body_gets_400_with_a_reason_and_stores_nothing(settings, workdir, monkeypatch, ledger_url):
+    settings.store.url = ledger_url("ledger")
     good = otlp_json(genai_spans())
     bad_hex = json.loads(json.dumps(good))
     bad_hex["resourceSpans"][0]["scopeSpans"][0]["spans"][-1]["spanId"] = "not-hex!"
@@ -207,8 +207,9 @@ def test_a_bad_body_gets_400_with_a_reason_and_stores_nothing(settings, workdir,
         assert query(settings, "SELECT count(*) FROM events")[0][0] == 3
 
 
-def test_a_busy_ledger_answers_503_with_retry_after_then_accepts(settings, workdir):
-    settings.store.url = str(workdir / "ledger.duckdb")
+@pytest.mark.duckdb_only  # another process holding DuckDB's file lock; a server has no such lock
+def test_a_busy_ledger_answers_503_with_retry_after_then_accepts(settings, workdir, ledger_url):
+    settings.store.url = ledger_url("ledger")
     open_store(settings.store.url).close()
     hold = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('locked', flush=True); time.sleep(60)"
     holder = subprocess.Popen([sys.executable, "-c", hold, settings.store.url], stdout=subprocess.PIPE, text=True)
@@ -231,8 +232,8 @@ def test_a_busy_ledger_answers_503_with_retry_after_then_accepts(settings, workd
     assert query(settings, "SELECT count(*) FROM events")[0][0] == 3
 
 
-def test_a_configured_token_is_required_and_exposure_needs_one(settings, monkeypatch, workdir):
-    settings.store.url = str(workdir / "ledger.duckdb")
+def test_a_configured_token_is_required_and_exposure_needs_one(settings, monkeypatch, workdir, ledger_url):
+    settings.store.url = ledger_url("ledger")
     monkeypatch.setenv("AISPEND_TEST_RECEIVER_TOKEN", "s3cret-token")
     settings.events.receiver_token = SecretRef(env="AISPEND_TEST_RECEIVER_TOKEN")
     body = encode_spans(genai_spans()).SerializeToString()
@@ -263,7 +264,7 @@ def summary(workdir: Path, by: str = "provider,model") -> list[dict]:
     return json.loads(result.stdout)
 
 
-def test_litellm_spend_logs_import_through_the_cli_once(workdir):
+def test_litellm_spend_logs_import_through_the_cli_once(workdir, ledger_url):
     first = run_cli("events", "import", str(LITELLM), "--json", cwd=workdir)
     assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)
@@ -290,7 +291,7 @@ def test_litellm_spend_logs_import_through_the_cli_once(workdir):
     assert {(r["provider"], r["model"]): r for r in summary(workdir)} == by_model
 
     # Keys: LiteLLM's hash is its id; a value that may be a raw key is hashed, never stored.
-    with open_store(str(workdir / "aispend.duckdb")) as store:
+    with open_store(ledger_url("aispend")) as store:
         keys = {k for (k,) in store.query("SELECT DISTINCT api_key_id FROM events")}
         dump = json.dumps(store.query("SELECT * FROM events"), default=str)
     assert "e4f1e63f22a84ed3d917d1241dfd86173f43d03d99b46e2753590092673ac24f" in keys
@@ -301,14 +302,14 @@ def test_litellm_spend_logs_import_through_the_cli_once(workdir):
     assert listed.returncode == 0 and len(listed.stdout.splitlines()) == 4
 
 
-def test_a_malformed_line_fails_the_file_with_its_line_number(workdir):
+def test_a_malformed_line_fails_the_file_with_its_line_number(workdir, ledger_url):
     lines = LITELLM.read_text().splitlines()
     broken = workdir / "spend.jsonl"
     broken.write_text("\n".join([*lines[:2], '{"request_id": "x", "model": ', *lines[2:]]) + "\n")
     result = run_cli("events", "import", str(broken), cwd=workdir)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"{broken}:3: not valid JSON" in result.stderr and "nothing was imported" in result.stderr
-    with open_store(str(workdir / "aispend.duckdb")) as store:
+    with open_store(ledger_url("aispend")) as store:
         assert store.query("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM events_daily)")[0] == (0, 0)
 
     skipped = run_cli("events", "import", "--skip-invalid", "--json", str(broken), cwd=workdir)

@@ -93,14 +93,14 @@ class Ledger:
 
 
 @pytest.fixture(scope="module")
-def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
+def ledger(tmp_path_factory: pytest.TempPathFactory, make_ledger_url) -> Iterator[Ledger]:
     """One ledger for the read-only tests, built in a directory with no aispend.toml."""
     root = tmp_path_factory.mktemp("export")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         mp.delenv("AISPEND_CONFIG", raising=False)
         mp.delenv("AISPEND_STORE_URL", raising=False)
-        store = open_store(str(root / "ledger.duckdb"))
+        store = open_store(make_ledger_url(root, "ledger"))
         build_ledger(store)
         yield Ledger(store, root)
         store.close()
@@ -318,10 +318,10 @@ def test_focus_parquet_passes_checks_with_decimals_and_utc_timestamps(ledger: Le
 
 @pytest.mark.parametrize("name", ["focus-roundtrip.csv", "focus-roundtrip.parquet"])
 def test_focus_export_round_trips_through_the_importer(ledger: Ledger, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch, name: str):
+                                                      monkeypatch: pytest.MonkeyPatch, name: str, ledger_url):
     monkeypatch.chdir(tmp_path)
     out = export(ledger.store, "focus", tmp_path / name).path
-    with open_store(str(tmp_path / "again.duckdb")) as again:
+    with open_store(ledger_url("again")) as again:
         loaded = import_file(again, load_settings(None), out)
         assert (loaded.rows_loaded, loaded.rows_rejected) == (1004, 0)
         assert ledger_totals(again) == ledger_totals(ledger.store)
@@ -334,13 +334,13 @@ def test_focus_export_round_trips_through_the_importer(ledger: Ledger, tmp_path:
         assert [json.loads(t) for (t,) in again.query(tags)] == [json.loads(t) for (t,) in ledger.store.query(tags)]
 
 
-def test_a_bad_focus_export_raises_and_keeps_the_file_aside(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_a_bad_focus_export_raises_and_keeps_the_file_aside(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ledger_url):
     monkeypatch.chdir(tmp_path)
     row = ai_row("no-provider", "openai", "gpt-4o", billed=Decimal(1), currency="USD")
     row["provider"] = row["publisher"] = None
-    with open_store(str(tmp_path / "bad.duckdb")) as store, store.transaction() as tx:
+    with open_store(ledger_url("bad")) as store, store.transaction() as tx:
         tx.append("ledger", pa.Table.from_pylist([row], schema=ARROW_SCHEMA))
-    with open_store(str(tmp_path / "bad.duckdb")) as store, pytest.raises(ExportError) as err:
+    with open_store(ledger_url("bad")) as store, pytest.raises(ExportError) as err:
         export(store, "focus", tmp_path / "out.csv")
     message = str(err.value)
     assert "not_null: ProviderName" in message and "InvoiceIssuerName" in message and "PublisherName" in message

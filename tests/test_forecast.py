@@ -8,7 +8,6 @@ import random
 import statistics
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -79,10 +78,10 @@ def truth(entries, start: date, end: date) -> Decimal:
 SEEDS = range(30)
 
 
-def test_known_pattern_lands_near_the_constructed_answer_and_covers_the_truth(workdir):
+def test_known_pattern_lands_near_the_constructed_answer_and_covers_the_truth(ledger_url):
     """Thirty scopes with the same weekday/weekend levels and trend, different noise."""
     entries = {seed: generate(seed) for seed in SEEDS}
-    with open_store(str(workdir / "gen.duckdb")) as store:
+    with open_store(ledger_url("gen")) as store:
         load(store, [e for seed in SEEDS for e in entries[seed]], feature=lambda i: f"f{i // len(entries[0])}")
         results = {seed: forecast(store, month="2026-03", as_of=AS_OF, where={"feature": [f"f{seed}"]})[0]
                    for seed in SEEDS}
@@ -107,9 +106,9 @@ def test_known_pattern_lands_near_the_constructed_answer_and_covers_the_truth(wo
     assert covered >= 0.65 * len(SEEDS)
 
 
-def test_without_noise_the_answer_is_inside_the_interval(workdir):
+def test_without_noise_the_answer_is_inside_the_interval(ledger_url):
     entries = generate(0, noise=0.0)  # weekday/weekend levels and the trend, nothing else
-    with open_store(str(workdir / "exact.duckdb")) as store:
+    with open_store(ledger_url("exact")) as store:
         load(store, entries)
         [r] = forecast(store, month="2026-03", as_of=AS_OF)
     answer = truth(entries, date(2026, 3, 1), MARCH_END)
@@ -119,11 +118,11 @@ def test_without_noise_the_answer_is_inside_the_interval(workdir):
     assert r.lower < answer < r.upper
 
 
-def test_one_spike_day_in_the_history_barely_moves_the_forecast(workdir):
+def test_one_spike_day_in_the_history_barely_moves_the_forecast(ledger_url):
     spike = date(2026, 3, 11)  # a Wednesday in the last week: 10x its spend
     results = {}
     for name, spikes in (("clean", ()), ("spiked", (spike,))):
-        with open_store(str(workdir / f"{name}.duckdb")) as store:
+        with open_store(ledger_url(name)) as store:
             load(store, generate(7, spikes=spikes))
             [results[name]] = forecast(store, month="2026-03", as_of=AS_OF)
     clean, spiked = results["clean"], results["spiked"]
@@ -134,9 +133,9 @@ def test_one_spike_day_in_the_history_barely_moves_the_forecast(workdir):
     assert abs(estimate_shift) < Decimal("0.05") * (clean.forecast - clean.actual)
 
 
-def test_the_interval_widens_with_short_or_noisy_history(workdir):
+def test_the_interval_widens_with_short_or_noisy_history(ledger_url):
     def width(name, **kw):
-        with open_store(str(workdir / f"{name}.duckdb")) as store:
+        with open_store(ledger_url(name)) as store:
             load(store, generate(11, **kw))
             [r] = forecast(store, month="2026-03", as_of=AS_OF)
         return float((r.upper - r.lower) / r.forecast), r
@@ -149,8 +148,8 @@ def test_the_interval_widens_with_short_or_noisy_history(workdir):
     assert short > 3 * long and noisy > 2 * long
 
 
-def test_a_lagging_source_has_its_missing_days_estimated_not_zeroed(workdir):
-    with open_store(str(workdir / "lag.duckdb")) as store:
+def test_a_lagging_source_has_its_missing_days_estimated_not_zeroed(ledger_url):
+    with open_store(ledger_url("lag")) as store:
         load(store, [e for e in generate(5) if e[0] < _dt(AS_OF - timedelta(days=3)) or e[2] != "openai"])
         [late] = forecast(store, month="2026-03", as_of=AS_OF)
         [then] = forecast(store, month="2026-03", as_of=AS_OF - timedelta(days=3))
@@ -158,10 +157,10 @@ def test_a_lagging_source_has_its_missing_days_estimated_not_zeroed(workdir):
     assert (late.forecast, late.lower, late.upper) == (then.forecast, then.lower, then.upper)
 
 
-def test_a_silent_scope_forecasts_its_actual(workdir):
+def test_a_silent_scope_forecasts_its_actual(ledger_url):
     entries = generate(3) + [(_dt(date(2026, 2, d)), _dt(date(2026, 2, d + 1)), "anthropic", Decimal(80))
                              for d in range(1, 20)]
-    with open_store(str(workdir / "silent.duckdb")) as store:
+    with open_store(ledger_url("silent")) as store:
         load(store, entries)
         scopes = forecast(store, month="2026-03", as_of=AS_OF, by=["provider"])
     by = {r.scope["provider"]: r for r in scopes}
@@ -189,10 +188,10 @@ BACKTEST_DAYS = (1, 4, 7, 10, 13, 16, 19, 22, 25, 28)
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """The demo's ledger in a real DuckDB file (closed: each test opens it, the CLI too)."""
+def demo(tmp_path_factory, make_ledger_url):
+    """The demo's ledger, its URL (closed: each test opens it, the CLI too)."""
     root = tmp_path_factory.mktemp("forecast-demo")
-    path = root / "ledger.duckdb"
+    path = make_ledger_url(root, "ledger")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         with open_store(str(path)) as store:
@@ -291,9 +290,9 @@ def test_scopes_add_up_to_the_total_to_the_cent(demo, by):
     assert quarter.forecast > 2 * total.forecast
 
 
-def test_cli_forecast_json_matches_the_library(demo):
+def test_cli_forecast_json_matches_the_library(demo, tmp_path):
     path, _ = demo
-    cwd = Path(path).parent
+    cwd = tmp_path  # any directory without an aispend.toml: the ledger is named by --store
     args = ("--store", str(path), "forecast", "--month", "2026-02", "--as-of", "2026-02-10")
     out = run_cli(*args, "--by", "provider", "--format", "json", cwd=cwd)
     assert out.returncode == 0, out.stderr

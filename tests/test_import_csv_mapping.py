@@ -92,7 +92,7 @@ def test_a_mapping_must_name_ledger_columns(workdir):
     assert "projekt" in str(info.value) and "csv_mappings.vectorbase.columns" in str(info.value)
 
 
-def test_token_rows_are_priced_and_unknown_models_flagged_never_zero(workdir):
+def test_token_rows_are_priced_and_unknown_models_flagged_never_zero(workdir, ledger_url):
     (workdir / "aispend.toml").write_text(
         '[csv_mappings.gateway]\ncolumns = { period_start = "day", model_raw = "model", input_tokens = "in", '
         'output_tokens = "out", requests = "calls", billed_cost = "usd" }\nconstants = { provider = "openai" }\n'
@@ -122,7 +122,7 @@ def test_token_rows_are_priced_and_unknown_models_flagged_never_zero(workdir):
     assert run_cli("price", cwd=workdir).returncode == 0
     from aispend.store import open_store
 
-    with open_store(str(workdir / "aispend.duckdb")) as store:
+    with open_store(ledger_url("aispend")) as store:
         status, list_cost = store.query("SELECT pricing_status, list_cost_usd FROM ledger WHERE model = 'my-finetune-x'")[0]
         mini = store.query("SELECT list_cost_usd FROM ledger WHERE model = 'gpt-4o-mini'")[0][0]
     assert status == "override"

@@ -194,14 +194,14 @@ def test_a_usage_page_is_not_taken_for_costs(settings):
 
 
 @pytest.mark.parametrize("stem", ["cost_report", "usage_report"])
-def test_pages_split_across_files_import_to_the_same_totals_as_one_file(store, settings, workdir, stem):
+def test_pages_split_across_files_import_to_the_same_totals_as_one_file(store, settings, workdir, stem, ledger_url):
     totals = ("SELECT count(*), sum(billed_cost), sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens), "
               "sum(output_tokens) FROM ledger")
     import_file(store, settings, FIX / f"{stem}_page1.json")
     import_file(store, settings, FIX / f"{stem}_page2.json")
     split = one(store, totals)
     for name in (f"{stem}_pages.json", f"{stem}_pages.jsonl"):
-        with open_store(str(workdir / f"{name}.duckdb")) as other:
+        with open_store(ledger_url(name)) as other:
             import_file(other, settings, FIX / name)
             assert one(other, totals) == split
     # the whole window as one file restates both page files

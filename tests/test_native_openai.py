@@ -155,16 +155,16 @@ def test_gzipped_pages_import_too(store, settings, workdir):
     assert one(store, "SELECT sum(billed_cost) FROM ledger")[0] == COSTS_TOTAL
 
 
-def test_pages_split_across_files_import_to_the_same_totals_as_one_file(store, settings, workdir):
+def test_pages_split_across_files_import_to_the_same_totals_as_one_file(store, settings, workdir, ledger_url):
     totals = "SELECT count(*), sum(billed_cost), sum(input_tokens), sum(output_tokens) FROM ledger"
     import_file(store, settings, FIX / "costs_page1.json")
     import_file(store, settings, FIX / "costs_page2.json")
     split = one(store, totals)
     assert split[:2] == (7, COSTS_TOTAL)
-    with open_store(str(workdir / "whole.duckdb")) as whole:
+    with open_store(ledger_url("whole")) as whole:
         import_file(whole, settings, FIX / "costs_pages.json")
         assert one(whole, totals) == split
-    with open_store(str(workdir / "lines.duckdb")) as lines:
+    with open_store(ledger_url("lines")) as lines:
         import_file(lines, settings, FIX / "costs_pages.jsonl")
         assert one(lines, totals) == split
     # The whole window saved again, as one file, restates both page files: still not doubled.
@@ -173,12 +173,12 @@ def test_pages_split_across_files_import_to_the_same_totals_as_one_file(store, s
     assert one(store, totals) == split
 
 
-def test_usage_pages_split_across_files_import_to_the_same_totals(store, settings, workdir):
+def test_usage_pages_split_across_files_import_to_the_same_totals(store, settings, workdir, ledger_url):
     totals = "SELECT count(*), sum(input_tokens), sum(cache_read_tokens), sum(output_tokens), sum(requests) FROM ledger"
     import_file(store, settings, FIX / "usage_page1.json")
     import_file(store, settings, FIX / "usage_page2.json")
     for name in ("usage_pages.json", "usage_pages.jsonl"):
-        with open_store(str(workdir / f"{name}.duckdb")) as other:
+        with open_store(ledger_url(name)) as other:
             import_file(other, settings, FIX / name)
             assert one(other, totals) == one(store, totals)
 

@@ -213,8 +213,8 @@ def test_accepted_swap_is_tracked_week_by_week(store):
     assert kept.effective_from == datetime(2026, 10, 31)
 
 
-def test_dismissal_persists_across_runs(workdir: Path):
-    path = str(workdir / "ledger.duckdb")
+def test_dismissal_persists_across_runs(workdir: Path, ledger_url):
+    path = ledger_url("ledger")
     with open_store(path) as store:
         load(store, caching_workload())
         first = recommend(store, Settings())
@@ -273,9 +273,9 @@ def test_a_new_kind_is_one_subclass(store):
 # --- the real CLI, one subprocess per command ---------------------------------------------------
 
 
-def test_cli_recommend_accept_dismiss_track(workdir: Path):
+def test_cli_recommend_accept_dismiss_track(workdir: Path, ledger_url):
     (workdir / "aispend.toml").write_text('[[optimize.low_stakes]]\nfeature = "summaries"\n')
-    with open_store(str(workdir / "aispend.duckdb")) as store:
+    with open_store(ledger_url("aispend")) as store:
         load(store, [*caching_workload()[:30], *downgrade_workload()])
 
     listed = run_cli("recommend", "--format", "json", cwd=workdir)
@@ -297,7 +297,7 @@ def test_cli_recommend_accept_dismiss_track(workdir: Path):
     [gone] = json.loads(dismissed.stdout)
     assert (gone["id"], gone["status"], gone["reason"]) == (caching_id, "dismissed", "prompts vary")
 
-    with open_store(str(workdir / "aispend.duckdb")) as store:
+    with open_store(ledger_url("aispend")) as store:
         load(store, [row(d, "anthropic", "claude-haiku-4-5", input=1_000_000, output=100_000, requests=100,
                          feature="summaries") for d in days(date(2026, 10, 31), 7)])
     tracked = run_cli("recommend", "track", "--format", "json", cwd=workdir)

@@ -243,7 +243,7 @@ def test_sign_off_refuses_a_nameless_or_empty_month(store):
         reconcile(store, "2026-13")
 
 
-def test_cli_reconcile_sign_off_and_history(workdir):
+def test_cli_reconcile_sign_off_and_history(workdir, ledger_url):
     for page in OPENAI_PAGES:
         assert run_cli("import", str(page), cwd=workdir).returncode == 0
     (workdir / "openai-invoice.csv").write_text(OPENAI_INVOICE)
@@ -276,5 +276,5 @@ def test_cli_reconcile_sign_off_and_history(workdir):
     assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0 and "YYYY-MM" in bad.stderr
     nameless = run_cli("reconcile", "--month", "2026-01", "--by", "alice", cwd=workdir)
     assert nameless.returncode == 1 and "--sign-off" in nameless.stderr
-    with open_store(str(workdir / "aispend.duckdb")) as store:
+    with open_store(ledger_url("aispend")) as store:
         assert len(signoff_history(store)) == 1

@@ -117,7 +117,8 @@ run_locked("sync", hold, settings=s)
 """
 
 
-def holder(path: Path) -> subprocess.Popen[str]:
+def holder(path: Path | str) -> subprocess.Popen[str]:
+    """A process holding the ledger lock of the ledger at ``path`` (a file path or a database URL)."""
     proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
     return proc
@@ -138,18 +139,18 @@ def test_a_stale_lock_of_a_killed_run_is_recovered(workdir):
                                                    f"(pid {proc.pid} on {socket.gethostname()}")
 
 
-def test_cli_alerts_run_skips_while_another_process_holds_the_lock(workdir):
-    with open_store("ledger.duckdb") as st:
+def test_cli_alerts_run_skips_while_another_process_holds_the_lock(workdir, config_ledger):
+    with open_store(config_ledger) as st:
         small_ledger(st)
-    write(workdir, channels_toml(), budget_toml())
-    proc = holder(workdir / "ledger.duckdb")
+    write(workdir, channels_toml(), budget_toml(), url=config_ledger)
+    proc = holder(config_ledger)
     try:
         out = run_cli("alerts", "run", cwd=workdir)
         assert out.returncode == 1
         assert out.stderr.startswith(f"error: alerts run skipped: the ledger is locked by sync (pid {proc.pid}")
         waited = run_cli("alerts", "run", "--wait", "0.5", cwd=workdir)
         assert waited.returncode == 1 and "waiting for sync" in waited.stderr and "did not finish in time" in waited.stderr
-        write(workdir, budget_toml(channels=""))
+        write(workdir, budget_toml(channels=""), url=config_ledger)
         nothing = run_cli("alerts", "run", cwd=workdir)
         assert nothing.returncode == 1 and "nothing to alert on: add [[alerts.rules]]" in nothing.stderr
     finally:
@@ -157,11 +158,12 @@ def test_cli_alerts_run_skips_while_another_process_holds_the_lock(workdir):
         proc.wait(10)
 
 
-def test_the_scheduler_runs_alerts_and_a_busy_lock_skips_a_tick(workdir, monkeypatch, caplog):
-    with open_store("ledger.duckdb") as st:
+def test_the_scheduler_runs_alerts_and_a_busy_lock_skips_a_tick(workdir, monkeypatch, caplog, config_ledger):
+    with open_store(config_ledger) as st:
         small_ledger(st, until=date.today())
     with WebhookReceiver(signing_key=HOOK_KEY.encode()) as web:
-        write(workdir, channels_toml(), budget_toml(amount="100", forecast="[]"), '\n[schedule]\nalerts = "every 1s"\n')
+        write(workdir, channels_toml(), budget_toml(amount="100", forecast="[]"), '\n[schedule]\nalerts = "every 1s"\n',
+              url=config_ledger)
         for k, v in secret_env(web).items():
             monkeypatch.setenv(k, v)
         settings = load_settings(None)
@@ -188,11 +190,12 @@ def _free_port() -> int:
 
 
 @pytest.mark.parametrize("scheduler", [True, False])
-def test_serve_runs_the_scheduler_unless_told_not_to(workdir, scheduler):
-    with open_store("ledger.duckdb") as st:
+def test_serve_runs_the_scheduler_unless_told_not_to(workdir, scheduler, config_ledger):
+    with open_store(config_ledger) as st:
         small_ledger(st, until=date.today())
     with WebhookReceiver(signing_key=HOOK_KEY.encode()) as web:
-        write(workdir, channels_toml(), budget_toml(amount="100", forecast="[]"), '\n[schedule]\nalerts = "every 1s"\n')
+        write(workdir, channels_toml(), budget_toml(amount="100", forecast="[]"), '\n[schedule]\nalerts = "every 1s"\n',
+              url=config_ledger)
         port = _free_port()
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("AISPEND_")}, **secret_env(web)}
         args = ["serve", "--port", str(port), "--log-level", "warning"] + ([] if scheduler else ["--no-scheduler"])

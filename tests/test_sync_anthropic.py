@@ -213,7 +213,8 @@ def test_a_restated_day_takes_the_new_value(store, settings, fake):
 
 
 @pytest.mark.parametrize("kill_at", ["page", "loading"])
-def test_a_sync_killed_midway_leaves_everything_as_it_was_and_a_rerun_is_exact(workdir, store, settings, fake, kill_at):
+def test_a_sync_killed_midway_leaves_everything_as_it_was_and_a_rerun_is_exact(workdir, store, settings, fake, kill_at,
+                                                                              ledger_url):
     run(store, settings, (date(2026, 2, 1), date(2026, 2, 15)))
     before, state = ledger(store, stable=False), store.query("SELECT * FROM sync_state")
     raw = store.query("SELECT count(*) FROM raw_pages")
@@ -229,7 +230,7 @@ def test_a_sync_killed_midway_leaves_everything_as_it_was_and_a_rerun_is_exact(w
     assert store.query("SELECT count(*) FROM raw_pages") == raw
     [r] = run(store, settings, (JAN, APR))
     assert r.status == "ok" and billed(store, "ant") == fake.cost_cents(JAN, APR) / 100
-    with open_store(str(workdir / "clean.duckdb")) as clean:
+    with open_store(ledger_url("clean")) as clean:
         run(clean, settings, (JAN, APR))
         assert ledger(clean) == ledger(store)
 

@@ -274,8 +274,8 @@ def test_the_fake_refuses_unsigned_or_wrongly_shaped_requests(fake):
     assert [line.service for line in LINES if "Bedrock" in line.service]  # the data has Bedrock lines
 
 
-def test_two_sources_on_one_store(workdir, fake):
+def test_two_sources_on_one_store(workdir, fake, ledger_url):
     settings = settings_for(workdir, {"a": aws(fake), "b": aws(fake)})
-    with open_store(str(workdir / "two.duckdb")) as store:
+    with open_store(ledger_url("two")) as store:
         a, b = run(store, settings)
         assert a.status == b.status == "ok" and billed(store, "a") == billed(store, "b") == fake.cost(*WEEK)

@@ -310,12 +310,12 @@ def test_renormalize_rebuilds_identical_rows_without_the_network(workdir, store,
     assert len(fake.requests) == hits and r.rows == len(before) and ledger(store, stable=False) == before
 
 
-def test_a_synced_page_and_the_same_page_imported_give_the_same_money(workdir, store, settings, fake):
+def test_a_synced_page_and_the_same_page_imported_give_the_same_money(workdir, store, settings, fake, ledger_url):
     from aispend.ingest import import_file
     run(store, settings)
     path = workdir / "activity.json"
     path.write_text("[" + ",".join(b for (b,) in store.query("SELECT body FROM raw_pages ORDER BY page_no")) + "]")
-    with open_store(str(workdir / "other.duckdb")) as other:
+    with open_store(ledger_url("other")) as other:
         result = import_file(other, settings, path)
         assert (result.format, result.rows_loaded) == ("openrouter", store.query("SELECT count(*) FROM ledger")[0][0])
         cols = "period_start, sku, model, billed_cost, input_tokens, output_tokens, reasoning_tokens, tags"

@@ -115,9 +115,9 @@ def cost_of(rows: list[dict], customer: str | None) -> D:
 
 
 @pytest.fixture
-def ledger(workdir: Path):
+def ledger(workdir: Path, ledger_url):
     rows = generate()
-    with open_store(str(workdir / "aispend.duckdb")) as store:
+    with open_store(ledger_url("aispend")) as store:
         load(store, rows)
     return rows
 
@@ -126,9 +126,9 @@ def ledger(workdir: Path):
 
 
 @pytest.mark.parametrize("by", [["feature"], ["customer"], ["model"], ["experiment"], ["feature", "customer"]])
-def test_unit_costs_match_independent_sums(ledger, workdir, by):
+def test_unit_costs_match_independent_sums(ledger, workdir, by, ledger_url):
     want = expected_units(ledger, by)
-    with open_store(str(workdir / "aispend.duckdb")) as store:
+    with open_store(ledger_url("aispend")) as store:
         report = unit_costs(store, by, FEB)
     got = {tuple(r[d] for d in by): r for r in report.rows}
     assert set(got) == set(want)
@@ -141,8 +141,8 @@ def test_unit_costs_match_independent_sums(ledger, workdir, by):
     assert (UNATTRIBUTED,) * len(by) in got or by == ["model"]
 
 
-def test_a_vendor_seen_twice_counts_its_requests_once(ledger, workdir):
-    with open_store(str(workdir / "aispend.duckdb")) as store:
+def test_a_vendor_seen_twice_counts_its_requests_once(ledger, workdir, ledger_url):
+    with open_store(ledger_url("aispend")) as store:
         report = unit_costs(store, ["provider"], FEB)
     aws = next(r for r in report.rows if r["provider"] == "aws")
     assert (aws["cost_usd"], aws["requests"], aws["input_tokens"], aws["output_tokens"]) == (D(50), 100, 1000, 500)
@@ -173,10 +173,10 @@ def revenue_csv(rows: list[dict]) -> str:
 
 
 @pytest.fixture
-def with_revenue(ledger, workdir):
+def with_revenue(ledger, workdir, ledger_url):
     (workdir / "revenue.csv").write_text(revenue_csv(ledger))
     (workdir / "rates.csv").write_text("currency,day,usd_rate\nEUR,2026-02-09,1.085\n")
-    with open_store(str(workdir / "aispend.duckdb")) as store:
+    with open_store(ledger_url("aispend")) as store:
         import_revenue_csv(store, workdir / "revenue.csv")
         import_fx(store, workdir / "rates.csv")
     return ledger
@@ -195,10 +195,10 @@ def expected_margin(rows: list[dict]) -> dict[str, dict]:
     return out
 
 
-def test_margin_known_by_construction(with_revenue, workdir):
+def test_margin_known_by_construction(with_revenue, workdir, ledger_url):
     want = expected_margin(with_revenue)
     assert want["Acme Logistics"]["margin_usd"] == 1000 and want["Globex Retail"]["margin_usd"] == D("-12.34")
-    with open_store(str(workdir / "aispend.duckdb")) as store:
+    with open_store(ledger_url("aispend")) as store:
         report = margin(store, load_settings(None), "customer", FEB)
     got = {r["customer"]: r for r in report.rows}
     assert set(got) == set(want)
@@ -212,8 +212,8 @@ def test_margin_known_by_construction(with_revenue, workdir):
     assert "1 revenue row(s)" in notes and "120000.00 JPY" in notes
 
 
-def test_margin_by_feature_needs_revenue_that_names_features(with_revenue, workdir):
-    with open_store(str(workdir / "aispend.duckdb")) as store:
+def test_margin_by_feature_needs_revenue_that_names_features(with_revenue, workdir, ledger_url):
+    with open_store(ledger_url("aispend")) as store:
         with pytest.raises(ReportError, match="names a feature"):
             margin(store, load_settings(None), "feature", FEB)
         (workdir / "by_feature.csv").write_text("customer,month,amount,currency,feature\n"

@@ -169,11 +169,11 @@ TODAY = date(2026, 11, 15)
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
+def demo(tmp_path_factory, make_ledger_url):
     root = tmp_path_factory.mktemp("demo")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        store = open_store(str(root / "ledger.duckdb"))
+        store = open_store(make_ledger_url(root, "ledger"))
         run_demo(store, Settings(), root / "work", TODAY, months=2)
         yield store
         store.close()
@@ -225,8 +225,8 @@ def test_demo_bedrock_to_first_party_matches_calc_price(demo):
 # --- the real CLI -------------------------------------------------------------------------------
 
 
-def test_cli_whatif_json(workdir: Path):
-    with open_store(str(workdir / "aispend.duckdb")) as store:
+def test_cli_whatif_json(workdir: Path, ledger_url):
+    with open_store(ledger_url("aispend")) as store:
         load(store, [row(NOV, "anthropic", "claude-sonnet-4-5", input=2_000_000, output=200_000, requests=100,
                          feature=f) for f in ("chat", "search")])
     result = run_cli("whatif", "--from", "claude-sonnet-4-5", "--to", "claude-haiku-4-5", "--by", "feature",
