@@ -22,6 +22,7 @@ from . import (  # noqa: F401 - importing registers the commands
     revenue,
     serve,
     sources,
+    spark,
     users,
     whatif,
 )
