@@ -37,14 +37,17 @@ DIMS = ("source", "source_type", "billing_period", "provider", "publisher", "ser
         "customer", "experiment")
 TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "requests")
 
-_MONTHS = """SELECT coalesce(provider, '') AS provider, CAST(unnest(generate_series(
-      date_trunc('month', period_start),
-      date_trunc('month', greatest(period_start, coalesce(period_end, period_start) - INTERVAL 1 MICROSECOND)),
-      INTERVAL 1 MONTH)) AS DATE) AS month
-    FROM ledger WHERE {where}
+# Distinct spans and periods first: a million rows touch a handful of months, and only those are
+# expanded and parsed (measured on PostgreSQL: 33.6 s -> a few at 10M rows).
+_MONTHS = """SELECT provider, CAST(unnest(generate_series(first, last, INTERVAL 1 MONTH)) AS DATE) AS month
+    FROM (SELECT DISTINCT coalesce(provider, '') AS provider, date_trunc('month', period_start) AS first,
+            date_trunc('month', greatest(period_start, coalesce(period_end, period_start) - INTERVAL 1 MICROSECOND))
+              AS last
+          FROM ledger WHERE {where}) spans
   UNION
-  SELECT coalesce(provider, ''), CAST(try_strptime(billing_period, '%Y-%m') AS DATE)
-    FROM ledger WHERE ({where}) AND try_strptime(billing_period, '%Y-%m') IS NOT NULL"""
+  SELECT provider, CAST(try_strptime(billing_period, '%Y-%m') AS DATE)
+    FROM (SELECT DISTINCT coalesce(provider, '') AS provider, billing_period FROM ledger WHERE ({where})) periods
+    WHERE try_strptime(billing_period, '%Y-%m') IS NOT NULL"""
 
 
 def mark_stale(tx: Transaction, where: str, params: Sequence[Any] = ()) -> None:
@@ -109,8 +112,15 @@ def rebuild(tx: Transaction, store: Store) -> None:
 
 def usable(store: Store) -> bool:
     """Whether the rollup is current: nothing waits for a refresh, and it holds as many rows as the
-    ledger (a safety net for a write that bypassed the marks; both counts are cheap)."""
+    ledger (a safety net for a write that bypassed the marks). Asked once per store and write: a
+    dashboard page asks several times, and on PostgreSQL counting the ledger is a scan."""
+    memo = getattr(store, "_rollup_usable", None)
+    if memo is not None and memo[0] == store.writes:
+        return memo[1]
     stale, ledger_rows, rolled = store.query(
         f"SELECT (SELECT count(*) FROM {STALE}), (SELECT count(*) FROM ledger), "
         f"(SELECT coalesce(sum(rows), 0) FROM {TABLE})")[0]
-    return stale == 0 and ledger_rows == rolled
+    answer = stale == 0 and ledger_rows == rolled
+    if not store.in_transaction:  # inside one, the next statement may change the answer
+        store._rollup_usable = (store.writes, answer)  # type: ignore[attr-defined]
+    return answer

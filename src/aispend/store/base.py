@@ -60,6 +60,8 @@ class Store(abc.ABC):
         """Small metadata reads (imports, rejects); analytics go through :meth:`table`."""
 
     _ibis: Any = None
+    writes = 0  # write transactions ended through this store: what a memo of a read is valid for
+    in_transaction = False
 
     @abc.abstractmethod
     def _ibis_backend(self) -> Any:

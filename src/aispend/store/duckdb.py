@@ -91,6 +91,7 @@ class DuckDBStore(Store):
             # A small buffer pool: a bulk load goes to disk as it goes instead of caching it all.
             self.con.execute(f"SET memory_limit = '{BULK_MEMORY_LIMIT}'")
         self.con.execute("BEGIN TRANSACTION")
+        self.in_transaction = True
         try:
             yield _DuckDBTransaction(self.con)
         except BaseException:
@@ -99,6 +100,7 @@ class DuckDBStore(Store):
         else:
             self.con.execute("COMMIT")
         finally:
+            self.in_transaction, self.writes = False, self.writes + 1
             if bulk:
                 self.con.execute("RESET memory_limit")
 

@@ -70,6 +70,13 @@ class _PostgresTransaction(Transaction):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return _run(self._con, sql, params)
 
+    def full_memory(self) -> None:
+        # The rollup refresh groups every touched row by 24 keys. The planner underestimates the
+        # rows (a semi-join with the stale marks) and sorts, on disk at the default 4 MB; hashing
+        # in memory is what it should do (measured at 1M rows: 17.9 s -> 7.6 s; docs/benchmarks.md).
+        self._con.execute("SET LOCAL work_mem = '256MB'")
+        self._con.execute("SET LOCAL enable_sort = off")
+
     def append(self, table: str, batch: pa.RecordBatch | pa.Table) -> int:
         if batch.num_rows == 0:
             return 0
@@ -114,6 +121,9 @@ class PostgresStore(Store):
         except psycopg.Error as exc:
             raise StoreError(f"cannot connect to ledger {_redact(url)}: {str(exc).strip()}") from None
         self.con.execute("SET TIME ZONE 'UTC'")
+        # JIT compiles for seconds to save milliseconds on these short analytical queries
+        # (measured: 2.2 s of a 3.1 s raw-row report at 1M rows).
+        self.con.execute("SET jit = off")
         self._ibis: Any = None
 
     def migrate(self) -> int:
@@ -140,9 +150,13 @@ class PostgresStore(Store):
 
     @contextmanager
     def transaction(self, *, bulk: bool = False) -> Iterator[Transaction]:
-        with self.con.transaction():
-            self.con.execute("SELECT pg_advisory_xact_lock(%s)", [_WRITER_LOCK])
-            yield _PostgresTransaction(self.con)
+        try:
+            with self.con.transaction():
+                self.con.execute("SELECT pg_advisory_xact_lock(%s)", [_WRITER_LOCK])
+                self.in_transaction = True
+                yield _PostgresTransaction(self.con)
+        finally:
+            self.in_transaction, self.writes = False, self.writes + 1
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return _run(self.con, sql, params)
@@ -229,14 +243,17 @@ class _CopyStream(io.RawIOBase):
         return self._pending
 
     def readinto(self, buf: Any) -> int:
-        while not self._pending:
-            chunk = self._copy.read()
-            if not chunk:
-                return 0
-            self._pending = bytes(chunk)
-        n = min(len(buf), len(self._pending))
-        buf[:n], self._pending = self._pending[:n], self._pending[n:]
-        return n
+        # Fill the whole buffer: COPY hands out a row at a time, and Arrow makes a batch per read.
+        view, filled = memoryview(buf).cast("B"), 0
+        while filled < len(view):
+            if not self._pending:
+                self._pending = bytes(self._copy.read())
+                if not self._pending:
+                    break
+            n = min(len(view) - filled, len(self._pending))
+            view[filled:filled + n], self._pending = self._pending[:n], self._pending[n:]
+            filled += n
+        return filled
 
 
 # type OIDs (pg_type) to the Arrow types the pipeline reads
