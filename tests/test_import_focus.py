@@ -207,11 +207,11 @@ def test_an_unknown_file_is_refused_with_what_to_do(store, settings, workdir):
 def test_rows_carry_lineage_and_focus_semantics(store, settings):
     result = import_file(store, settings, FOCUS_SAMPLE)
     (n, batches, sources, categories, periods, lists) = store.query(
-        "SELECT count(*), count(DISTINCT batch_id), list(DISTINCT source), list_sort(list(DISTINCT charge_category)), "
+        "SELECT count(*), count(DISTINCT batch_id), list(DISTINCT source), list(DISTINCT charge_category), "
         "list(DISTINCT billing_period), count(list_cost_usd) FROM ledger"
     )[0]
     assert (n, batches, sources) == (1000, 1, ["focus"])
-    assert categories == ["adjustment", "credit", "usage"]
+    assert sorted(categories) == ["adjustment", "credit", "usage"]
     # One sample charge of 2024-09-30 is invoiced in the October billing period: kept as billed.
     assert sorted(periods) == ["2024-09", "2024-10"]
     assert lists == 1000  # the vendor's ListCost is kept for rows the price book cannot price

@@ -23,6 +23,8 @@ from aispend.ingest.detect import detect
 from aispend.ingest.native import gcp
 from aispend.pricing import PriceBook
 
+from .stores import LEDGER_COLUMNS_SQL
+
 FIXTURES = Path(__file__).parent / "fixtures" / "gcp"
 JSONL = FIXTURES / "billing_export.jsonl"
 CSV = FIXTURES / "billing_export.csv"
@@ -125,7 +127,7 @@ def test_csv_jsonl_and_parquet_give_the_same_rows(store, settings, files):
     for kind, path in files.items():
         import_file(store, settings, path, source=kind)
     skip = {"row_id", "source", "batch_id", "ingested_at"}
-    cols = ", ".join(c for c in (r[0] for r in store.query("SELECT name FROM pragma_table_info('ledger')")) if c not in skip)
+    cols = ", ".join(c for c in (r[0] for r in store.query(LEDGER_COLUMNS_SQL)) if c not in skip)
     got = {kind: store.query(f"SELECT {cols} FROM ledger WHERE source = ? ORDER BY period_start, description", [kind])
            for kind in files}
     assert got["csv"] == got["jsonl"] == got["parquet"]

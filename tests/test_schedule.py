@@ -139,6 +139,21 @@ def test_a_stale_lock_of_a_killed_run_is_recovered(workdir):
                                                    f"(pid {proc.pid} on {socket.gethostname()}")
 
 
+def test_a_killed_runs_lock_is_released_on_either_engine(ledger_url):
+    """A file lock on DuckDB, a session advisory lock on the server on PostgreSQL: either way the
+    holder's death frees it, and while it lives the message names it."""
+    settings = Settings()
+    settings.store.url = ledger_url("ledger")
+    proc = holder(settings.store.url)
+    try:
+        with pytest.raises(LockBusy, match=f"locked by sync \\(pid {proc.pid} on {socket.gethostname()}"):
+            run_locked("alerts run", lambda: None, settings=settings)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    assert run_locked("alerts run", lambda: "ran", settings=settings, wait=10) == "ran"
+
+
 def test_cli_alerts_run_skips_while_another_process_holds_the_lock(workdir, config_ledger):
     with open_store(config_ledger) as st:
         small_ledger(st)
