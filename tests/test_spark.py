@@ -28,6 +28,9 @@ SAMPLES = Path(os.environ.get("AISPEND_SAMPLES", ROOT.parent / "shared" / "sampl
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 REQUIRE = os.environ.get("AISPEND_REQUIRE_SPARK") == "1"
+# The reference is the DuckDB path, by name, and no configured store is read: the PostgreSQL run
+# would repeat the module unchanged.
+pytestmark = pytest.mark.duckdb_only
 VOLATILE = {"ingested_at", "batch_id"}  # when and under which id each side loaded
 
 EXTRA_FOCUS = """\
