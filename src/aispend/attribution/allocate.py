@@ -215,6 +215,33 @@ def _row(batch_id: str, now: datetime, day: date, end: date, provider: str, cost
     return row
 
 
+def pool_rows(batch_id: str, now: datetime, day: date, provider: str, model: str, pool: Decimal,
+              groups: list[dict[str, Any]], measured: int | None, billed_rows: int,
+              weight: str) -> tuple[list[dict[str, Any]], Decimal] | None:
+    """One pool split over its event groups: (the share rows, the part the events cover), None when
+    no group has weight. When the events saw fewer tokens than the vendor measured, the last row is
+    the unseen rest, left unattributed. The Spark path calls this too (aispend.spark.allocate)."""
+    weights = _weights(groups, weight) if groups else None
+    if not weights:
+        return None
+    kept = [(g, w) for g, w in zip(groups, weights, strict=True) if w > 0]
+    seen = sum(g["input_tokens"] + g["output_tokens"] for g, _ in kept)
+    covered = _covered(pool, seen, measured)
+    common = {"model": model, "model_raw": model, "service_category": "AI and Machine Learning"}
+    end = day + timedelta(days=1)
+    rows = [_row(batch_id, now, day, end, provider, share,
+                 row_id=_row_id(day, provider, model, *(g[d] for d in EVENT_DIMS)),
+                 description=f"{model}: share of {billed_rows} billed row(s) by {weight}",
+                 **common, **{d: g[d] for d in EVENT_DIMS}, **{c: g[c] for c in TOKENS})
+            for (g, _), share in zip(kept, split(covered, [w for _, w in kept]), strict=True)]
+    if covered != pool:  # requests the events never saw: their share stays unattributed
+        rows.append(_row(batch_id, now, day, end, provider, pool - covered,
+                         row_id=_row_id(day, provider, model, "unseen"), **common,
+                         description=f"{model}: share of {billed_rows} billed row(s) no event saw",
+                         input_tokens=max(int(measured or 0) - seen, 0)))
+    return rows, covered
+
+
 def allocate(tx: Transaction, store: Store, settings: Settings, *, keys: str = STALE_KEYS,
              batch_id: str = "allocation", now: datetime | None = None) -> AllocationResult:
     """Re-allocate the provider-months ``keys`` selects (default: those a write marked stale)."""
@@ -234,28 +261,16 @@ def allocate(tx: Transaction, store: Store, settings: Settings, *, keys: str = S
         events = _events(tx)
         for day, provider, model, pool, billed_ids, estimated_ids, measured in _pools(tx, counted):
             out.pools += 1
-            groups = events.get((day, provider, model), [])
-            weights = _weights(groups, cfg.weight) if groups else None
-            if not weights:
+            shares = pool_rows(batch_id, now, day, provider, model, pool, events.get((day, provider, model), []),
+                               measured, len(billed_ids), cfg.weight)
+            if shares is None:
                 out.unmatched_pools += 1
                 out.unmatched_usd += pool
                 out.unmatched.append({"day": day, "provider": provider, "model": model, "usd": pool})
                 continue
-            kept = [(g, w) for g, w in zip(groups, weights, strict=True) if w > 0]
-            seen = sum(g["input_tokens"] + g["output_tokens"] for g, _ in kept)
-            covered = _covered(pool, seen, measured)
-            common = {"model": model, "model_raw": model, "service_category": "AI and Machine Learning"}
-            for (g, _), share in zip(kept, split(covered, [w for _, w in kept]), strict=True):
-                rows.append(_row(batch_id, now, day, day + timedelta(days=1), provider, share,
-                                 row_id=_row_id(day, provider, model, *(g[d] for d in EVENT_DIMS)),
-                                 description=f"{model}: share of {len(billed_ids)} billed row(s) by {cfg.weight}",
-                                 **common, **{d: g[d] for d in EVENT_DIMS}, **{c: g[c] for c in TOKENS}))
-            if covered != pool:  # requests the events never saw: their share stays unattributed
-                rows.append(_row(batch_id, now, day, day + timedelta(days=1), provider, pool - covered,
-                                 row_id=_row_id(day, provider, model, "unseen"), **common,
-                                 description=f"{model}: share of {len(billed_ids)} billed row(s) no event saw",
-                                 input_tokens=max(int(measured or 0) - seen, 0)))
-                out.unseen_usd += pool - covered
+            rows += shares[0]
+            covered = shares[1]
+            out.unseen_usd += pool - covered
             month = day.replace(day=1)
             consumed += [(rid, provider, month) for rid in [*billed_ids, *(estimated_ids or [])]]
             out.allocated_pools += 1

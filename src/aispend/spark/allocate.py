@@ -12,7 +12,7 @@ shares get the same row ids. Shared-cost rules (``[[allocation.shared]]``) are n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -84,29 +84,15 @@ def _splitter(weight: str, batch_id: str, now: datetime) -> Any:
                 dims = dict(zip(A.EVENT_DIMS, values[:len(A.EVENT_DIMS)], strict=True))
                 groups.append({**dims, **{k: v or 0 for k, v in zip(sums, values[len(A.EVENT_DIMS):], strict=True)}})
             groups.sort(key=_order)
-            weights = A._weights(groups, weight) if groups else None
             summary = {**dict.fromkeys(COLUMN_NAMES), "provider": provider, "model": model, "_kind": "pool",
                        "period_start": datetime(day.year, day.month, day.day), "_pool_usd": amount}
-            if not weights:
+            split = A.pool_rows(batch_id, now, day, provider, model, amount, groups, measured, len(billed_ids), weight)
+            if split is None:
                 rows.append({**summary, "_kind": "unmatched"})
                 continue
-            kept = [(g, w) for g, w in zip(groups, weights, strict=True) if w > 0]
-            seen = sum(g["input_tokens"] + g["output_tokens"] for g, _ in kept)
-            covered = A._covered(amount, seen, measured)
-            common = {"model": model, "model_raw": model, "service_category": "AI and Machine Learning"}
-            end = day + timedelta(days=1)
-            for (g, _), share in zip(kept, A.split(covered, [w for _, w in kept]), strict=True):
-                rows.append({**A._row(batch_id, now, day, end, provider, share,
-                                      row_id=A._row_id(day, provider, model, *(g[d] for d in A.EVENT_DIMS)),
-                                      description=f"{model}: share of {len(billed_ids)} billed row(s) by {weight}",
-                                      **common, **{d: g[d] for d in A.EVENT_DIMS}, **{c: g[c] for c in A.TOKENS}),
-                             "_kind": "share"})
-            if covered != amount:
-                rows.append({**A._row(batch_id, now, day, end, provider, amount - covered,
-                                      row_id=A._row_id(day, provider, model, "unseen"), **common,
-                                      description=f"{model}: share of {len(billed_ids)} billed row(s) no event saw",
-                                      input_tokens=max(int(measured or 0) - seen, 0)),
-                             "_kind": "unseen"})
+            shares, covered = split
+            unseen = shares[-1] if covered != amount else None  # pool_rows puts the unseen rest last
+            rows += [{**r, "_kind": "unseen" if r is unseen else "share"} for r in shares]
             rows.append({**summary, "_covered_usd": covered,
                          "_consumed": [*billed_ids, *(pool["estimated_ids"] or [])]})
         return pa.Table.from_pylist(rows, schema=OUT_SCHEMA)

@@ -65,7 +65,6 @@ _DML = {"INSERT", "UPDATE", "DELETE"}
 class _PostgresTransaction(Transaction):
     def __init__(self, con: Any):
         self._con = con
-        self._columns: dict[str, dict[str, str]] = {}
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return _run(self._con, sql, params)
